@@ -1,0 +1,452 @@
+/* mod_ocspstaple: OCSP stapling for mod_ssl through httpd's OCSP provider
+ * hooks. This file holds the module's shape: directives, configuration
+ * merging, hook registration and the two provider hooks. */
+#include "mod_ocspstaple.h"
+
+#include <http_main.h>
+#include <http_protocol.h>
+#include <ap_mpm.h>
+#include <mpm_common.h>
+#include <http_core.h>
+#include <util_mutex.h>
+#include <apr_strings.h>
+
+#include "config_values.h"
+
+#define OS_CACHE_MUTEX "ocspstaple-cache"
+
+static void *os_create_server_config(apr_pool_t *p, server_rec *s)
+{
+    os_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->enabled = OS_UNSET;
+    sc->ssl_use_stapling = OS_UNSET;
+    if (!s->is_virtual) {
+        /* The main server's config carries the server-wide settings and the
+         * runtime of this configuration cycle; vhosts point at it. */
+        os_global *g = apr_pcalloc(p, sizeof(*g));
+        g->pool = p;
+        g->s = s;
+        g->cache_provider_name = "shmcb";
+        refresh_policy_default(&g->policy);
+        g->responder_timeout = 10;
+        g->startup_timeout = 5;
+        g->max_response_size = 65536;
+        g->certs_by_id = apr_hash_make(p);
+        g->certs = apr_array_make(p, 16, sizeof(os_cert *));
+        sc->g = g;
+    }
+    return sc;
+}
+
+static void *os_merge_server_config(apr_pool_t *p, void *basev, void *addv)
+{
+    os_srv_conf *base = basev, *add = addv;
+    os_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->g = add->g ? add->g : base->g;
+    sc->enabled = add->enabled != OS_UNSET ? add->enabled : base->enabled;
+    sc->ssl_use_stapling = add->ssl_use_stapling != OS_UNSET
+                           ? add->ssl_use_stapling : base->ssl_use_stapling;
+    sc->responder_url = add->responder_url ? add->responder_url
+                                           : base->responder_url;
+    return sc;
+}
+
+os_srv_conf *os_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &ocspstaple_module);
+}
+
+/* "extending SSLUseStapling": OCSPStaple decides when given, otherwise
+ * SSLUseStapling does. */
+int os_vhost_enabled(const os_srv_conf *sc)
+{
+    if (sc->enabled != OS_UNSET) {
+        return sc->enabled;
+    }
+    return sc->ssl_use_stapling == 1;
+}
+
+/* ---- directives ------------------------------------------------------ */
+
+static const char *bad_value(cmd_parms *cmd, const char *value,
+                             const char *why)
+{
+    return apr_psprintf(cmd->pool, "%s: invalid value '%s': %s",
+                        cmd->cmd->name, value, why);
+}
+
+static os_global *global_of(cmd_parms *cmd, const char **err)
+{
+    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    return *err ? NULL : os_conf(cmd->server)->g;
+}
+
+static const char *cmd_staple(cmd_parms *cmd, void *dc, const char *v)
+{
+    os_srv_conf *sc = os_conf(cmd->server);
+    const char *why = cv_parse_on_off(v, &sc->enabled);
+    return why ? bad_value(cmd, v, why) : NULL;
+}
+
+/* mod_ssl keeps its configuration private; we observe SSLUseStapling by
+ * declaring it too and declining, so mod_ssl's handler runs as well. */
+static const char *cmd_ssl_use_stapling(cmd_parms *cmd, void *dc, int flag)
+{
+    os_conf(cmd->server)->ssl_use_stapling = flag ? 1 : 0;
+    return DECLINE_CMD;
+}
+
+static const char *cmd_responder_url(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *why = cv_parse_http_url(v, cmd->pool);
+    if (why) {
+        return bad_value(cmd, v, why);
+    }
+    os_conf(cmd->server)->responder_url = v;
+    return NULL;
+}
+
+static const char *cmd_cache(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err, *why, *name, *args;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if ((why = cv_parse_cache_spec(v, &name, &args, cmd->pool))) {
+        return bad_value(cmd, v, why);
+    }
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                            AP_SOCACHE_PROVIDER_VERSION)) {
+        apr_array_header_t *names = ap_list_provider_names(cmd->pool,
+            AP_SOCACHE_PROVIDER_GROUP, AP_SOCACHE_PROVIDER_VERSION);
+        const char *all = names && names->nelts
+                          ? apr_array_pstrcat(cmd->pool, names, ',') : "";
+        return bad_value(cmd, v, apr_psprintf(cmd->pool,
+            "no socache provider '%s' is loaded (LoadModule "
+            "mod_socache_%s before this line; loaded: %s)", name, name,
+            *all ? all : "none"));
+    }
+    g->cache_provider_name = name;
+    g->cache_args = args;
+    return NULL;
+}
+
+static const char *cmd_store(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    g->store_set = 1;
+    if (!strcasecmp(v, "off")) {
+        g->store_dir = NULL;
+        return NULL;
+    }
+    if (!*v) {
+        return bad_value(cmd, v, "expects a directory or \"off\"");
+    }
+    g->store_dir = ap_server_root_relative(cmd->pool, v);
+    if (!g->store_dir) {
+        return bad_value(cmd, v, "is not a usable path");
+    }
+    return NULL;
+}
+
+static const char *cmd_refresh(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err, *why;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if ((why = cv_parse_refresh(v, &g->policy.pct, &g->policy.age))) {
+        return bad_value(cmd, v, why);
+    }
+    return NULL;
+}
+
+/* Server-wide durations; field is an offset into os_global. */
+static const char *cmd_seconds(cmd_parms *cmd, const char *v, long min,
+                               long max, apr_size_t field)
+{
+    const char *err, *why;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if ((why = cv_parse_seconds(v, min, max, (long *)((char *)g + field)))) {
+        return bad_value(cmd, v, apr_psprintf(cmd->pool,
+                         "%s; from %ld to %ld seconds", why, min, max));
+    }
+    return NULL;
+}
+
+static const char *cmd_responder_timeout(cmd_parms *cmd, void *dc,
+                                         const char *v)
+{
+    return cmd_seconds(cmd, v, 1, 300,
+                       APR_OFFSETOF(os_global, responder_timeout));
+}
+
+static const char *cmd_startup_timeout(cmd_parms *cmd, void *dc,
+                                       const char *v)
+{
+    return cmd_seconds(cmd, v, 0, 300,
+                       APR_OFFSETOF(os_global, startup_timeout));
+}
+
+static const char *cmd_proxy(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err, *why;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if (strncasecmp(v, "http://", 7)
+        || (why = cv_parse_http_url(v, cmd->pool))) {
+        return bad_value(cmd, v, "expects an http:// proxy URL "
+                         "(\"http://proxy.example:3128\")");
+    }
+    g->proxy = v;
+    return NULL;
+}
+
+static const char *cmd_max_size(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err, *why;
+    long n;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if ((why = cv_parse_bytes(v, 1024, 16L * 1024 * 1024, &n))) {
+        return bad_value(cmd, v, apr_psprintf(cmd->pool,
+                         "%s; from 1024 bytes to 16m", why));
+    }
+    g->max_response_size = (apr_size_t)n;
+    return NULL;
+}
+
+static const char *cmd_serve_expired(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err, *why;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if ((why = cv_parse_off_or_seconds(v, 30L * 86400, &g->serve_expired))) {
+        return bad_value(cmd, v, apr_psprintf(cmd->pool,
+                         "%s, at most 30 days", why));
+    }
+    return NULL;
+}
+
+static const command_rec os_cmds[] = {
+    AP_INIT_TAKE1("OCSPStaple", cmd_staple, NULL, RSRC_CONF,
+        "on|off: whether mod_ocspstaple staples this vhost's certificates "
+        "(default: as SSLUseStapling)"),
+    AP_INIT_TAKE1("OCSPStapleResponderURL", cmd_responder_url, NULL, RSRC_CONF,
+        "URL of the OCSP responder, overriding the certificates' AIA"),
+    AP_INIT_TAKE1("OCSPStapleCache", cmd_cache, NULL, RSRC_CONF,
+        "socache provider[:args] holding the current responses"),
+    AP_INIT_TAKE1("OCSPStapleStore", cmd_store, NULL, RSRC_CONF,
+        "directory for the persistent copy of the responses, or off"),
+    AP_INIT_TAKE1("OCSPStapleRefresh", cmd_refresh, NULL, RSRC_CONF,
+        "when to refresh: a share of the validity (50%) or an age (6h)"),
+    AP_INIT_TAKE1("OCSPStapleResponderTimeout", cmd_responder_timeout, NULL,
+        RSRC_CONF, "seconds for one responder exchange"),
+    AP_INIT_TAKE1("OCSPStapleStartupTimeout", cmd_startup_timeout, NULL,
+        RSRC_CONF, "seconds a (re)start may wait for the prefetch"),
+    AP_INIT_TAKE1("OCSPStapleProxy", cmd_proxy, NULL, RSRC_CONF,
+        "HTTP proxy for responder requests"),
+    AP_INIT_TAKE1("OCSPStapleMaxResponseSize", cmd_max_size, NULL, RSRC_CONF,
+        "largest responder answer accepted, in bytes"),
+    AP_INIT_TAKE1("OCSPStapleServeExpired", cmd_serve_expired, NULL, RSRC_CONF,
+        "off, or how long an expired response may still be stapled"),
+    AP_INIT_FLAG("SSLUseStapling", cmd_ssl_use_stapling, NULL, RSRC_CONF,
+        "observed by mod_ocspstaple, handled by mod_ssl"),
+    { NULL }
+};
+
+/* ---- hooks ------------------------------------------------------------ */
+
+/* httpd asks modules for a directive in the order they were loaded, latest
+ * first. Our SSLUseStapling observer must come before mod_ssl's handler,
+ * whatever the LoadModule order (Debian loads ocspstaple before ssl), so we
+ * move ourselves to the front of the list after LoadModule ran and before
+ * the configuration is processed. Only the list order changes. */
+static void os_observe_before_mod_ssl(void)
+{
+    module **pp;
+    for (pp = &ap_top_module; *pp; pp = &(*pp)->next) {
+        if (*pp == &ocspstaple_module) {
+            *pp = ocspstaple_module.next;
+            ocspstaple_module.next = ap_top_module;
+            ap_top_module = &ocspstaple_module;
+            return;
+        }
+    }
+}
+
+static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                         apr_pool_t *ptemp)
+{
+    os_observe_before_mod_ssl();
+    ap_mutex_register(pconf, OS_CACHE_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
+    return OK;
+}
+
+static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
+                    apr_size_t id_len, const char *pem)
+{
+    os_srv_conf *sc = os_conf(s);
+    os_global *g = sc->g;
+    os_cert *cert;
+    const char *err, *name;
+
+    if (!g || !os_vhost_enabled(sc)) {
+        return DECLINED;
+    }
+    name = apr_psprintf(g->pool, "%s:%d", s->server_hostname ?
+                        s->server_hostname : "(unnamed)", s->port);
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        /* mod_ssl's dry run: its result is thrown away, do no work. */
+        return OK;
+    }
+    cert = apr_hash_get(g->certs_by_id, id, (apr_ssize_t)id_len);
+    if (cert) {
+        APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
+        ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, s,
+                     OSLOG(0102) "certificate %s also used by %s",
+                     cert->info->subject, name);
+        return OK;
+    }
+    cert = apr_pcalloc(g->pool, sizeof(*cert));
+    if (ocsp_cert_from_pem(&cert->info, pem, g->pool, &err) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OSLOG(0103)
+                     "%s: cannot read the certificate mod_ssl gave us (%s); "
+                     "leaving it to mod_ssl", name, err);
+        return DECLINED;
+    }
+    cert->id = apr_pmemdup(g->pool, id, id_len);
+    cert->id_len = id_len;
+    {
+        static const char hex[] = "0123456789abcdef";
+        char *h = apr_palloc(g->pool, id_len * 2 + 1);
+        apr_size_t i;
+        for (i = 0; i < id_len; ++i) {
+            h[2 * i] = hex[((const unsigned char *)id)[i] >> 4];
+            h[2 * i + 1] = hex[((const unsigned char *)id)[i] & 15];
+        }
+        h[id_len * 2] = '\0';
+        cert->id_hex = h;
+    }
+    cert->vhosts = apr_array_make(g->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
+    if (sc->responder_url) {
+        cert->urls = apr_array_make(g->pool, 1, sizeof(const char *));
+        APR_ARRAY_PUSH(cert->urls, const char *) = sc->responder_url;
+    }
+    else {
+        cert->urls = cert->info->ocsp_urls;
+    }
+    if (cert->urls->nelts > 0
+        && ocsp_cert_request_der(cert->info, &cert->request,
+                                 &cert->request_len, g->pool) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OSLOG(0104)
+                     "%s: cannot build an OCSP request for %s; leaving it "
+                     "to mod_ssl", name, cert->info->subject);
+        return DECLINED;
+    }
+    cert->index = g->certs->nelts;
+    APR_ARRAY_PUSH(g->certs, os_cert *) = cert;
+    apr_hash_set(g->certs_by_id, cert->id, (apr_ssize_t)id_len, cert);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0105)
+                 "%s: stapling %s (serial %s, %d responder URL%s)%s", name,
+                 cert->info->subject, cert->info->serial_hex,
+                 cert->urls->nelts, cert->urls->nelts == 1 ? "" : "s",
+                 cert->info->must_staple ? ", Must-Staple" : "");
+    return OK;
+}
+
+static int os_get_resp(server_rec *s, conn_rec *c, const char *id,
+                       apr_size_t id_len, ap_ssl_ocsp_copy_resp *cb,
+                       void *userdata)
+{
+    os_srv_conf *sc = os_conf(s);
+    os_global *g = sc->g;
+    os_cert *cert;
+
+    if (!g || !g->slots || !os_vhost_enabled(sc)) {
+        return DECLINED;
+    }
+    cert = apr_hash_get(g->certs_by_id, id, (apr_ssize_t)id_len);
+    if (!cert) {
+        return DECLINED;
+    }
+    os_cache_serve(g, cert, c, cb, userdata);
+    return OK;
+}
+
+static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp, server_rec *s)
+{
+    os_global *g = os_conf(s)->g;
+    apr_status_t rv;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG
+        || ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) {
+        g->dry_run = 1;
+        return OK;
+    }
+    if (g->certs->nelts == 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0110)
+                     "no certificates to staple");
+        return OK;
+    }
+    if ((rv = responder_http_global_init()) != APR_SUCCESS
+        || (rv = os_cache_post_config(g, pconf, ptemp, s)) != APR_SUCCESS
+        || (rv = os_store_prepare(g, pconf, s)) != APR_SUCCESS) {
+        return !OK;
+    }
+    os_prefetch(g, ptemp, s);
+    if ((rv = os_refresh_start(g, pconf, s)) != APR_SUCCESS) {
+        return !OK;
+    }
+    return OK;
+}
+
+static void os_child_init(apr_pool_t *p, server_rec *s)
+{
+    os_global *g = os_conf(s)->g;
+    if (g && g->slots) {
+        os_cache_child_init(g, p, s);
+    }
+}
+
+static void os_register_hooks(apr_pool_t *p)
+{
+    static const char *const after_ssl[] = { "mod_ssl.c", NULL };
+
+    ap_hook_pre_config(os_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(os_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(os_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Before mod_md (APR_HOOK_MIDDLE): where both could serve a
+     * certificate, the first provider to say OK wins, and that is us for
+     * the vhosts we are enabled on. */
+    ap_hook_ssl_ocsp_prime_hook(os_prime, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_ssl_ocsp_get_resp_hook(os_get_resp, NULL, NULL, APR_HOOK_FIRST);
+}
+
+AP_DECLARE_MODULE(ocspstaple) = {
+    STANDARD20_MODULE_STUFF,
+    NULL,                       /* per-directory config */
+    NULL,
+    os_create_server_config,
+    os_merge_server_config,
+    os_cmds,
+    os_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,1 @@
+/* status_table: filled by the status issue */
