@@ -1,6 +1,7 @@
 /* mod_ocspstaple: OCSP stapling for mod_ssl through httpd's OCSP provider
  * hooks. This file holds the module's shape: directives, configuration
  * merging, hook registration and the two provider hooks. */
+#define OS_MODULE_FILE
 #include "mod_ocspstaple.h"
 
 #include <http_main.h>
@@ -309,8 +310,9 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
     if (!g || !os_vhost_enabled(sc)) {
         return DECLINED;
     }
-    name = apr_psprintf(g->pool, "%s:%d", s->server_hostname ?
-                        s->server_hostname : "(unnamed)", s->port);
+    name = apr_psprintf(g->pool, "%s:%u", s->server_hostname ?
+                        s->server_hostname : "(unnamed)",
+                        s->addrs ? s->addrs->host_port : s->port);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         /* mod_ssl's dry run: its result is thrown away, do no work. */
         return OK;

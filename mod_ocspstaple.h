@@ -27,6 +27,11 @@
 
 extern module AP_MODULE_DECLARE_DATA ocspstaple_module;
 
+/* mod_ocspstaple.c declares the module itself (AP_DECLARE_MODULE). */
+#if defined(APLOG_USE_MODULE) && !defined(OS_MODULE_FILE)
+APLOG_USE_MODULE(ocspstaple);
+#endif
+
 /* Classes of failed fetches, for status and metrics. */
 typedef enum {
     OS_ERR_NETWORK = 0, OS_ERR_TIMEOUT, OS_ERR_HTTP_STATUS, OS_ERR_TOO_LARGE,

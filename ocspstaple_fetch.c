@@ -142,10 +142,10 @@ static apr_status_t os_install(os_global *g, os_cert *cert,
     }
     else if (before.cert_status < 0) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, g->s, OSLOG(0032)
-                     "%s (serial %s): %s response (%s) from %s, valid until "
+                     "%s (serial %s): %s response from %s, valid until "
                      "%s, next refresh %s", cert->info->subject,
                      cert->info->serial_hex, revoked ? "revoked" : "good",
-                     source, source, os_time_str(p, res->next_update),
+                     source, os_time_str(p, res->next_update),
                      os_time_str(p, slot->next_refresh));
     }
     else if (before.failures > 0 || before.next_update + g->serve_expired

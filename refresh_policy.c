@@ -5,7 +5,7 @@ void refresh_policy_default(refresh_policy *pol)
     pol->pct = 50;
     pol->age = 0;
     pol->min_interval = 5;
-    pol->max_interval = 86400;
+    pol->max_interval = 4 * 86400;
     pol->jitter_pct = 10;
     pol->backoff_base = 5;
     pol->backoff_cap = 3600;

@@ -14,7 +14,9 @@ typedef struct {
     long backoff_cap;    /* longest retry delay */
 } refresh_policy;
 
-/* Defaults: 50%, min 5 s, max 1 day, jitter 10%, backoff 5 s .. 1 h. */
+/* Defaults: 50%, min 5 s, max 4 days (CAs must update OCSP answers at
+ * least that often, so a revocation shows within one interval), jitter 10%,
+ * backoff 5 s .. 1 h. */
 void refresh_policy_default(refresh_policy *pol);
 
 /* When to refresh a response valid this_update..next_update that was
