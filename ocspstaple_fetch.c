@@ -123,6 +123,7 @@ static apr_status_t os_install(os_global *g, os_cert *cert,
     slot->revoked_at = res->revoked_at;
     if (write_store) {
         slot->last_success = fetched_at;
+        slot->last_fetch = fetched_at;
     }
     else if (!slot->last_success) {
         slot->last_success = fetched_at;
@@ -176,6 +177,7 @@ static void os_fail(os_global *g, os_cert *cert, os_err_class cls,
     int has_valid;
 
     os_slot_begin(slot);
+    slot->last_fetch = now;
     slot->failures++;
     slot->errors_by_class[cls]++;
     apr_cpystrn(slot->last_result, why, sizeof(slot->last_result));
@@ -296,7 +298,6 @@ static int os_fetch_batch(os_global *g, os_cert **certs, int n,
         if (jobs[i].attempts > 0) {
             apr_atomic_add32(&slot->fetches, (apr_uint32_t)jobs[i].attempts);
         }
-        slot->last_fetch = now;
         if (rv == APR_SUCCESS && jobs[i].error == RESPONDER_HTTP_OK
             && jobs[i].body) {
             if (os_install(g, cert, jobs[i].body, jobs[i].body_len,
@@ -407,10 +408,10 @@ apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
             continue;
         }
         if (os_load_from_store(g, cert, now, ptemp)) {
+            /* Even when due, the refresh is the watchdog's: a (re)start
+             * with a valid stored response asks no responder. */
             ++stored;
-            if (slot->next_refresh > now) {
-                continue;
-            }
+            continue;
         }
         todo[n++] = cert;
     }
@@ -431,6 +432,7 @@ apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
 typedef struct {
     int failures;
     long long retry_at;
+    int probing;                  /* a probe was chosen this tick */
 } os_responder_state;
 
 typedef struct {
@@ -547,10 +549,14 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
             continue;
         }
         rs = os_responder(r, cert);
-        if (!asked && rs->retry_at > now) {
-            /* This responder is failing: one probe at its own pace, not
-             * one request per certificate per second. */
-            continue;
+        if (!asked && rs->failures > 0) {
+            /* This responder is failing: one probe certificate at the
+             * responder's own backoff pace, not one request per
+             * certificate; the others follow once it answers. */
+            if (rs->retry_at > now || rs->probing) {
+                continue;
+            }
+            rs->probing = 1;
         }
         if (!asked && os_adopt_from_cache(g, cert, now, p)) {
             continue;
@@ -576,6 +582,7 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
                     failed += g->slots[due[i]->index].failures > 0;
                 }
             }
+            rs->probing = 0;
             if (!tried) {
                 continue;
             }
@@ -584,9 +591,20 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
                 rs->retry_at = refresh_retry(&g->policy, now, rs->failures, 0,
                                              os_random());
             }
-            else {
+            else if (rs->failures > 0) {
+                /* It answers again: certificates waiting out their own
+                 * backoff for it need not wait any longer. */
+                int j;
                 rs->failures = 0;
                 rs->retry_at = 0;
+                for (j = 0; j < g->certs->nelts; ++j) {
+                    os_cert *c = APR_ARRAY_IDX(g->certs, j, os_cert *);
+                    if (c->urls->nelts > 0 && g->slots[j].failures > 0
+                        && !strcmp(APR_ARRAY_IDX(c->urls, 0, const char *),
+                                   url)) {
+                        g->slots[j].next_refresh = now;
+                    }
+                }
             }
         }
     }
