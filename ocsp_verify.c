@@ -1,0 +1,395 @@
+/* ocsp_verify: decides whether a responder's answer may be stapled for a
+ * certificate (design section 4.3). See ocsp_verify.h. No httpd here.
+ *
+ * The checks run in a fixed order so that the first failure names the real
+ * cause: size, DER, trailing bytes, responder status, basic response,
+ * signature and signer authorisation, matching SingleResponse, validity
+ * window, certificate status. */
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+#include <apr_strings.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509_vfy.h>
+
+#include "ocsp_verify.h"
+
+/* Upper bound for the OpenSSL detail appended to a message. */
+#define MAX_ERR_DETAIL 600
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+/* 1.1.1 has the same information under the older name. */
+#define ERR_get_error_all(file, line, func, data, flags) \
+    ERR_get_error_line_data((file), (line), (data), (flags))
+#endif
+
+void ocsp_verify_params_default(ocsp_verify_params *params)
+{
+    if (params == NULL)
+        return;
+    memset(params, 0, sizeof(*params));
+    params->now = (long long)time(NULL);
+    params->skew = 300;
+    params->expired_grace = 0;
+    params->no_next_update_max_age = 3600;
+    params->max_size = 65536;
+}
+
+const char *ocsp_verify_error_name(ocsp_verify_error e)
+{
+    switch (e) {
+    case OCSP_VERIFY_OK:               return "ok";
+    case OCSP_VERIFY_TOO_LARGE:        return "too_large";
+    case OCSP_VERIFY_PARSE:            return "parse";
+    case OCSP_VERIFY_TRAILING:         return "trailing";
+    case OCSP_VERIFY_RESPONDER_STATUS: return "responder_status";
+    case OCSP_VERIFY_NOT_BASIC:        return "not_basic";
+    case OCSP_VERIFY_SIGNATURE:        return "signature";
+    case OCSP_VERIFY_NO_MATCH:         return "no_match";
+    case OCSP_VERIFY_NOT_YET_VALID:    return "not_yet_valid";
+    case OCSP_VERIFY_EXPIRED:          return "expired";
+    case OCSP_VERIFY_TOO_OLD:          return "too_old";
+    case OCSP_VERIFY_UNKNOWN_STATUS:   return "unknown_status";
+    case OCSP_VERIFY_INTERNAL:         return "internal";
+    }
+    return "invalid";
+}
+
+/* RFC 6960 spellings; OCSP_response_status_str() gives lower-case ones
+ * ("trylater") that match nothing an operator would search for. */
+static const char *responder_status_name(int s)
+{
+    switch (s) {
+    case OCSP_RESPONSE_STATUS_SUCCESSFUL:       return "successful";
+    case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST: return "malformedRequest";
+    case OCSP_RESPONSE_STATUS_INTERNALERROR:    return "internalError";
+    case OCSP_RESPONSE_STATUS_TRYLATER:         return "tryLater";
+    case OCSP_RESPONSE_STATUS_SIGREQUIRED:      return "sigRequired";
+    case OCSP_RESPONSE_STATUS_UNAUTHORIZED:     return "unauthorized";
+    }
+    return OCSP_response_status_str(s);
+}
+
+/* Empties this thread's OpenSSL error queue into one line ("" when it was
+ * empty). The module runs in a multi-threaded server: errors left behind
+ * would be picked up by the next TLS call on this thread. *ocsp_reason gets
+ * the reason code of the first OCSP-library error, or 0. */
+static const char *drain_errors(apr_pool_t *p, int *ocsp_reason)
+{
+    char buf[256];
+    char *out = apr_pcalloc(p, MAX_ERR_DETAIL + 1);
+    size_t used = 0;
+    unsigned long e;
+    const char *data;
+    int flags;
+
+    if (ocsp_reason)
+        *ocsp_reason = 0;
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        const char *item;
+
+        if (ocsp_reason && *ocsp_reason == 0 && ERR_GET_LIB(e) == ERR_LIB_OCSP)
+            *ocsp_reason = ERR_GET_REASON(e);
+        /* Keep draining even when the text is full. */
+        if (used >= MAX_ERR_DETAIL)
+            continue;
+        ERR_error_string_n(e, buf, sizeof(buf));
+        if (data && (flags & ERR_TXT_STRING) && *data)
+            item = apr_psprintf(p, "%s%s (%s)", used ? "; " : "", buf, data);
+        else
+            item = apr_psprintf(p, "%s%s", used ? "; " : "", buf);
+        apr_cpystrn(out + used, item, MAX_ERR_DETAIL + 1 - used);
+        used = strlen(out);
+    }
+    return out;
+}
+
+/* " (OpenSSL: ...)" or "" for appending to a message. */
+static const char *openssl_detail(apr_pool_t *p, int *ocsp_reason)
+{
+    const char *d = drain_errors(p, ocsp_reason);
+    return *d ? apr_pstrcat(p, " (OpenSSL: ", d, ")", NULL) : "";
+}
+
+static int asn1_time_to_epoch(const ASN1_TIME *t, long long *out)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    /* Never with NULL: ASN1_TIME_to_tm would then report the clock. */
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+        return 0;
+    *out = (long long)timegm(&tm);
+    return 1;
+}
+
+static const char *fmt_time(apr_pool_t *p, long long t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char buf[40];
+
+    if (gmtime_r(&tt, &tm) == NULL
+        || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return apr_psprintf(p, "@%" APR_INT64_T_FMT, (apr_int64_t)t);
+    return apr_pstrdup(p, buf);
+}
+
+/* Explains why OCSP_basic_verify refused, from the first OCSP error. */
+static const char *signature_reason(int reason)
+{
+    switch (reason) {
+    case OCSP_R_SIGNER_CERTIFICATE_NOT_FOUND:
+        return "signer certificate not found: the responder ID names neither "
+               "the issuer nor a certificate included in the response";
+    case OCSP_R_SIGNATURE_FAILURE:
+    case OCSP_R_NO_SIGNER_KEY:
+        return "the response signature does not verify with the signer's key";
+    case OCSP_R_CERTIFICATE_VERIFY_ERROR:
+        return "signer is not the issuer and not a delegated responder "
+               "issued by it (its certificate does not chain to the issuer, "
+               "or is not valid now)";
+    case OCSP_R_MISSING_OCSPSIGNING_USAGE:
+    case OCSP_R_ROOT_CA_NOT_TRUSTED:
+        return "signer is not the issuer and not a delegated responder with "
+               "id-kp-OCSPSigning issued by it";
+    case OCSP_R_RESPONSE_CONTAINS_NO_REVOCATION_DATA:
+        return "the response contains no SingleResponse";
+    }
+    return "signature or signer authorisation check failed";
+}
+
+static void result_init(ocsp_verify_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->error = OCSP_VERIFY_INTERNAL;
+    res->message = "internal error";
+    res->responder_status = -1;
+    res->cert_status = -1;
+    res->revocation_reason = -1;
+}
+
+/* Records the failure and jumps to the single cleanup path. */
+#define FAIL(code, ...)                                      \
+    do {                                                     \
+        res->error = (code);                                 \
+        res->message = apr_psprintf(p, __VA_ARGS__);         \
+        goto done;                                           \
+    } while (0)
+
+ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
+                                       const unsigned char *der,
+                                       apr_size_t len,
+                                       const ocsp_verify_params *params,
+                                       ocsp_verify_result *res,
+                                       apr_pool_t *p)
+{
+    OCSP_RESPONSE *resp = NULL;
+    OCSP_BASICRESP *bs = NULL;
+    X509_STORE *store = NULL;
+    STACK_OF(X509) *certs = NULL;
+    OCSP_CERTID *cid = NULL;        /* CertID recomputed with cid_md */
+    const EVP_MD *cid_md = NULL;
+    OCSP_SINGLERESP *single = NULL;
+    ASN1_GENERALIZEDTIME *revtime = NULL, *thisupd = NULL, *nextupd = NULL;
+    ocsp_verify_params defaults;
+    const unsigned char *q;
+    int status, reason = -1, i, n, unsupported = 0, why;
+    long long now, skew;
+
+    /* Start from an empty queue so that the detail below is ours. */
+    ERR_clear_error();
+    if (res == NULL)
+        return OCSP_VERIFY_INTERNAL;
+    result_init(res);
+    if (p == NULL)
+        return OCSP_VERIFY_INTERNAL;
+    if (cert == NULL || cert->leaf == NULL || cert->issuer == NULL
+        || cert->certid == NULL)
+        FAIL(OCSP_VERIFY_INTERNAL, "internal error: no certificate or issuer "
+             "to check the response against");
+    if (params == NULL) {
+        ocsp_verify_params_default(&defaults);
+        params = &defaults;
+    }
+    now = params->now;
+    skew = params->skew > 0 ? params->skew : 0;
+
+    /* 1. Size cap before touching the bytes. */
+    if (params->max_size && len > params->max_size)
+        FAIL(OCSP_VERIFY_TOO_LARGE, "response of %" APR_SIZE_T_FMT " bytes "
+             "exceeds the limit of %" APR_SIZE_T_FMT " bytes",
+             len, params->max_size);
+
+    /* 2. DER of exactly one OCSPResponse. */
+    if (der == NULL || len == 0)
+        FAIL(OCSP_VERIFY_PARSE, "response is empty");
+    if (len > (apr_size_t)LONG_MAX)
+        FAIL(OCSP_VERIFY_TOO_LARGE, "response of %" APR_SIZE_T_FMT " bytes "
+             "is too large to parse", len);
+    q = der;
+    resp = d2i_OCSP_RESPONSE(NULL, &q, (long)len);
+    if (resp == NULL)
+        FAIL(OCSP_VERIFY_PARSE, "%" APR_SIZE_T_FMT " bytes are not a DER "
+             "OCSPResponse (truncated or garbage)%s", len,
+             openssl_detail(p, NULL));
+    if (q != der + len)
+        FAIL(OCSP_VERIFY_TRAILING, "%" APR_SIZE_T_FMT " trailing byte(s) "
+             "after the OCSPResponse of %ld bytes",
+             len - (apr_size_t)(q - der), (long)(q - der));
+
+    /* 3. Responder status. */
+    status = OCSP_response_status(resp);
+    res->responder_status = status;
+    if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        FAIL(OCSP_VERIFY_RESPONDER_STATUS, "responder status %s (%d)",
+             responder_status_name(status), status);
+
+    /* 4. A basic response inside. */
+    bs = OCSP_response_get1_basic(resp);
+    if (bs == NULL)
+        FAIL(OCSP_VERIFY_NOT_BASIC, "successful response without a basic "
+             "OCSP response inside%s", openssl_detail(p, NULL));
+    if (!asn1_time_to_epoch(OCSP_resp_get0_produced_at(bs), &res->produced_at))
+        res->produced_at = 0;       /* informational only */
+
+    /* 5. Signature and signer authorisation. The only trust anchor is the
+     * certificate's issuer (usually an intermediate, hence PARTIAL_CHAIN):
+     * the signer must be the issuer itself, or a certificate the issuer
+     * signed that carries id-kp-OCSPSigning; OpenSSL checks both. The issuer
+     * also goes into `certs` so that a response it signed without embedding
+     * any certificate finds its signer. No OCSP_TRUSTOTHER: that would skip
+     * the chain check for whatever `certs` holds. */
+    store = X509_STORE_new();
+    certs = sk_X509_new_null();
+    if (store == NULL || certs == NULL
+        || !X509_STORE_add_cert(store, cert->issuer)
+        || !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN)
+        || !sk_X509_push(certs, cert->issuer))
+        FAIL(OCSP_VERIFY_INTERNAL, "cannot set up signature verification%s",
+             openssl_detail(p, NULL));
+    if (OCSP_basic_verify(bs, certs, store, 0) <= 0) {
+        const char *detail = openssl_detail(p, &why);
+        FAIL(OCSP_VERIFY_SIGNATURE, "%s%s", signature_reason(why), detail);
+    }
+    /* Success can leave notes behind (e.g. a failed lookup that a later
+     * one made up for). */
+    ERR_clear_error();
+
+    /* 6. The SingleResponse for this certificate. Each one is compared with
+     * a CertID recomputed with its own hash algorithm, so SHA-1 (RFC 5019)
+     * and SHA-256 CertIDs both match. */
+    n = OCSP_resp_count(bs);
+    for (i = 0; i < n && single == NULL; i++) {
+        OCSP_SINGLERESP *s = OCSP_resp_get0(bs, i);
+        const OCSP_CERTID *sid = s ? OCSP_SINGLERESP_get0_id(s) : NULL;
+        ASN1_OBJECT *md_oid = NULL;
+        const EVP_MD *md;
+
+        if (sid == NULL
+            || !OCSP_id_get0_info(NULL, &md_oid, NULL, NULL,
+                                  (OCSP_CERTID *)sid)
+            || (md = EVP_get_digestbyobj(md_oid)) == NULL) {
+            unsupported++;
+            continue;
+        }
+        if (EVP_MD_type(md) == NID_sha1) {
+            if (OCSP_id_cmp(cert->certid, sid) == 0)
+                single = s;
+            continue;
+        }
+        if (cid == NULL || EVP_MD_type(cid_md) != EVP_MD_type(md)) {
+            OCSP_CERTID_free(cid);
+            cid_md = md;
+            cid = OCSP_cert_to_id(md, cert->leaf, cert->issuer);
+            if (cid == NULL)
+                FAIL(OCSP_VERIFY_INTERNAL, "cannot compute a CertID with %s%s",
+                     OBJ_nid2sn(EVP_MD_type(md)), openssl_detail(p, NULL));
+        }
+        if (OCSP_id_cmp(cid, sid) == 0)
+            single = s;
+    }
+    if (single == NULL)
+        FAIL(OCSP_VERIFY_NO_MATCH, "no SingleResponse for this certificate "
+             "(serial %s) among the %d in the response%s",
+             cert->serial_hex ? cert->serial_hex : "?", n,
+             unsupported ? apr_psprintf(p, "; %d with an unsupported CertID "
+                                        "hash", unsupported) : "");
+
+    /* 7. Validity window, against params->now (never the clock: callers
+     * decide what "now" is, tests pin it). */
+    status = OCSP_single_get0_status(single, &reason, &revtime, &thisupd,
+                                     &nextupd);
+    if (status < 0)
+        FAIL(OCSP_VERIFY_PARSE, "the SingleResponse has no certificate "
+             "status%s", openssl_detail(p, NULL));
+    res->cert_status = status;
+    if (!asn1_time_to_epoch(thisupd, &res->this_update))
+        FAIL(OCSP_VERIFY_PARSE, "thisUpdate is not a valid time%s",
+             openssl_detail(p, NULL));
+    if (res->this_update > now + skew)
+        FAIL(OCSP_VERIFY_NOT_YET_VALID, "thisUpdate %s is %" APR_INT64_T_FMT
+             " s in the future (clock skew tolerated: %" APR_INT64_T_FMT " s)",
+             fmt_time(p, res->this_update),
+             (apr_int64_t)(res->this_update - now), (apr_int64_t)skew);
+    if (nextupd) {
+        if (!asn1_time_to_epoch(nextupd, &res->next_update))
+            FAIL(OCSP_VERIFY_PARSE, "nextUpdate is not a valid time%s",
+                 openssl_detail(p, NULL));
+        res->has_next_update = 1;
+        if (res->next_update < res->this_update)
+            FAIL(OCSP_VERIFY_PARSE, "nextUpdate %s is before thisUpdate %s",
+                 fmt_time(p, res->next_update),
+                 fmt_time(p, res->this_update));
+        if (res->next_update
+            < now - skew - (params->expired_grace > 0 ? params->expired_grace
+                                                      : 0))
+            FAIL(OCSP_VERIFY_EXPIRED, "nextUpdate %s is %" APR_INT64_T_FMT
+                 " s in the past (tolerated: %" APR_INT64_T_FMT " s skew + "
+                 "%ld s grace)", fmt_time(p, res->next_update),
+                 (apr_int64_t)(now - res->next_update), (apr_int64_t)skew,
+                 params->expired_grace > 0 ? params->expired_grace : 0L);
+        if (res->next_update < now - skew)
+            res->expired = 1;       /* accepted only thanks to the grace */
+    }
+    else {
+        /* Without nextUpdate the responder promises nothing; give the
+         * answer a bounded lifetime from thisUpdate. */
+        res->next_update = res->this_update + params->no_next_update_max_age;
+        res->has_next_update = 0;
+        if (now > res->next_update + skew)
+            FAIL(OCSP_VERIFY_TOO_OLD, "no nextUpdate, and thisUpdate %s is "
+                 "%" APR_INT64_T_FMT " s old, over the maximum age of %ld s",
+                 fmt_time(p, res->this_update),
+                 (apr_int64_t)(now - res->this_update),
+                 params->no_next_update_max_age);
+    }
+
+    /* 8. Certificate status. */
+    if (status == V_OCSP_CERTSTATUS_REVOKED) {
+        res->revocation_reason = reason;
+        if (!asn1_time_to_epoch(revtime, &res->revoked_at))
+            FAIL(OCSP_VERIFY_PARSE, "revocationTime is not a valid time%s",
+                 openssl_detail(p, NULL));
+    }
+    else if (status != V_OCSP_CERTSTATUS_GOOD) {
+        FAIL(OCSP_VERIFY_UNKNOWN_STATUS, "the responder does not know the "
+             "certificate (status %s)", OCSP_cert_status_str(status));
+    }
+    res->error = OCSP_VERIFY_OK;
+    res->message = "ok";
+
+done:
+    OCSP_CERTID_free(cid);
+    sk_X509_free(certs);            /* does not own the issuer */
+    X509_STORE_free(store);
+    OCSP_BASICRESP_free(bs);
+    OCSP_RESPONSE_free(resp);
+    /* Whatever path we took, leave nothing in this thread's queue. */
+    ERR_clear_error();
+    return res->error;
+}
