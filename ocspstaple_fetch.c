@@ -350,8 +350,33 @@ static int os_load_from_store(os_global *g, os_cert *cert, long long now,
                       rec.fetched_at, p) == APR_SUCCESS;
 }
 
+/* A fresher verified response in a shared cache (another server fetched
+ * it) is adopted instead of asking the responder again. */
+static int os_adopt_from_cache(os_global *g, os_cert *cert, long long now,
+                               apr_pool_t *p)
+{
+    staple_record rec;
+    ocsp_verify_params params;
+    ocsp_verify_result res;
+    os_slot cur;
+
+    os_slot_read(&g->slots[cert->index], &cur);
+    if (os_cache_get(g, cert, &rec, p) != APR_SUCCESS
+        || rec.this_update <= cur.this_update) {
+        return 0;
+    }
+    os_verify_params(g, now, 0, &params);
+    if (ocsp_verify_response(cert->info, rec.der, rec.der_len, &params, &res, p)
+        != OCSP_VERIFY_OK || os_policy_refuses(g, cert, &res, p)) {
+        return 0;
+    }
+    return os_install(g, cert, rec.der, rec.der_len, &res, "shared cache", 1,
+                      now, p) == APR_SUCCESS;
+}
+
 static void os_summary(os_global *g, server_rec *s, double took,
-                       int fetched, int stored)
+                       int fetched, int stored, int shared,
+                       apr_pool_t *p)
 {
     int i, good = 0, revoked = 0, missing = 0;
     long long now = os_now();
@@ -384,9 +409,12 @@ static void os_summary(os_global *g, server_rec *s, double took,
     }
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OSLOG(0071)
                  "%d certificate%s: %d good, %d revoked, %d missing, %d "
-                 "without OCSP URL (%d from the store, %d fetched in %.2f s)",
+                 "without OCSP URL (%d from the store,%s %d fetched in %.2f s)",
                  g->certs->nelts, g->certs->nelts == 1 ? "" : "s", good,
-                 revoked, missing, g->no_url_count, stored, fetched, took);
+                 revoked, missing, g->no_url_count, stored,
+                 shared ? apr_psprintf(p, " %d from the "
+                                       "shared cache,", shared) : "",
+                 fetched, took);
 }
 
 apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
@@ -395,7 +423,7 @@ apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
     long long now = os_now();
     os_cert **todo = apr_pcalloc(ptemp, sizeof(os_cert *)
                                         * (apr_size_t)g->certs->nelts);
-    int i, n = 0, stored = 0, fetched = 0;
+    int i, n = 0, stored = 0, shared = 0, fetched = 0;
 
     g->no_url_count = 0;
     for (i = 0; i < g->certs->nelts; ++i) {
@@ -413,6 +441,11 @@ apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
             ++stored;
             continue;
         }
+        if (os_adopt_from_cache(g, cert, now, ptemp)) {
+            /* A server joining others on a shared cache. */
+            ++shared;
+            continue;
+        }
         todo[n++] = cert;
     }
     if (n > 0 && g->startup_timeout > 0) {
@@ -423,7 +456,7 @@ apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
         fetched = os_fetch_batch(g, todo, n, timeout, deadline, ptemp);
     }
     os_summary(g, s, (double)(apr_time_now() - start) / APR_USEC_PER_SEC,
-               fetched, stored);
+               fetched, stored, shared, ptemp);
     return APR_SUCCESS;
 }
 
@@ -453,30 +486,6 @@ static os_responder_state *os_responder(os_refresher *r, const os_cert *cert)
                      APR_HASH_KEY_STRING, st);
     }
     return st;
-}
-
-/* A fresher verified response in a shared cache (another server fetched
- * it) is adopted instead of asking the responder again. */
-static int os_adopt_from_cache(os_global *g, os_cert *cert, long long now,
-                               apr_pool_t *p)
-{
-    staple_record rec;
-    ocsp_verify_params params;
-    ocsp_verify_result res;
-    os_slot cur;
-
-    os_slot_read(&g->slots[cert->index], &cur);
-    if (os_cache_get(g, cert, &rec, p) != APR_SUCCESS
-        || rec.this_update <= cur.this_update) {
-        return 0;
-    }
-    os_verify_params(g, now, 0, &params);
-    if (ocsp_verify_response(cert->info, rec.der, rec.der_len, &params, &res, p)
-        != OCSP_VERIFY_OK || os_policy_refuses(g, cert, &res, p)) {
-        return 0;
-    }
-    return os_install(g, cert, rec.der, rec.der_len, &res, "shared cache", 1,
-                      now, p) == APR_SUCCESS;
 }
 
 /* Puts back staples a cache lost (flushed memcached, restarted redis,
