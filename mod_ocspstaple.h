@@ -56,7 +56,6 @@ typedef struct {
     volatile apr_uint32_t fetches;      /* responder exchanges finished */
     volatile apr_uint32_t fetch_errors; /* ... of those that failed */
     volatile apr_uint32_t refresh_requested;
-    apr_uint32_t record_len;            /* size of the cached record */
     apr_uint32_t failures;              /* consecutive failed refreshes */
     apr_uint32_t errors_by_class[OS_ERR_CLASSES];
     int cert_status;                    /* -1 none, else V_OCSP_CERTSTATUS_* */

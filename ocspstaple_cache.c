@@ -197,59 +197,47 @@ apr_status_t os_cache_put(os_global *g, const os_cert *cert,
         apr_global_mutex_unlock(g->cache_mutex);
     }
     if (rv == APR_SUCCESS) {
-        slot->record_len = (apr_uint32_t)len;
         apr_atomic_inc32(&slot->gen);
     }
     return rv;
 }
 
 /* Reads the record into malloc'd memory (caller frees *mem): the handshake
- * path must not grow a connection pool by the size of a response. */
+ * path must not grow a connection pool by the size of a response. The
+ * buffer always fits the largest record: socache providers answer a short
+ * buffer with an error (memcache even logs it), and another server sharing
+ * the cache may have stored a larger record than ours. */
 static apr_status_t os_cache_read(os_global *g, const os_cert *cert,
                                   staple_record *rec, unsigned char **mem)
 {
     apr_pool_t *p = NULL;
-    unsigned int size = g->slots[cert->index].record_len + 512;
+    unsigned int len = (unsigned int)(g->max_response_size + 256);
     apr_status_t rv;
-    int attempt;
-    const char *why;
 
-    *mem = NULL;
+    if (!(*mem = malloc(len))) {
+        return APR_ENOMEM;
+    }
     if ((rv = apr_pool_create(&p, NULL)) != APR_SUCCESS) {
-        return rv;
+        goto done;
     }
-    for (attempt = 0; attempt < 2; ++attempt) {
-        unsigned int len = size;
-        free(*mem);
-        if (!(*mem = malloc(size))) {
-            rv = APR_ENOMEM;
-            break;
-        }
-        if (g->cache_mutex && (rv = apr_global_mutex_lock(g->cache_mutex))
-            != APR_SUCCESS) {
-            break;
-        }
-        rv = g->cache_provider->retrieve(g->cache, g->s, cert->id,
-                                         (unsigned int)cert->id_len,
-                                         *mem, &len, p);
-        if (g->cache_mutex) {
-            apr_global_mutex_unlock(g->cache_mutex);
-        }
-        if (rv == APR_ENOSPC) {
-            /* Another server (shared cache) stored a larger record. */
-            size = (unsigned int)g->max_response_size + 512;
-            continue;
-        }
-        if (rv == APR_SUCCESS) {
-            why = staple_record_decode(rec, *mem, len);
-            if (why || rec->id_len != cert->id_len
-                || memcmp(rec->id, cert->id, cert->id_len)) {
-                rv = APR_EINVAL;
-            }
-        }
-        break;
+    if (g->cache_mutex && (rv = apr_global_mutex_lock(g->cache_mutex))
+        != APR_SUCCESS) {
+        goto done;
     }
-    apr_pool_destroy(p);
+    rv = g->cache_provider->retrieve(g->cache, g->s, cert->id,
+                                     (unsigned int)cert->id_len, *mem, &len, p);
+    if (g->cache_mutex) {
+        apr_global_mutex_unlock(g->cache_mutex);
+    }
+    if (rv == APR_SUCCESS && (staple_record_decode(rec, *mem, len)
+                              || rec->id_len != cert->id_len
+                              || memcmp(rec->id, cert->id, cert->id_len))) {
+        rv = APR_EINVAL;
+    }
+done:
+    if (p) {
+        apr_pool_destroy(p);
+    }
     if (rv != APR_SUCCESS) {
         free(*mem);
         *mem = NULL;

@@ -359,15 +359,22 @@ static int os_adopt_from_cache(os_global *g, os_cert *cert, long long now,
     ocsp_verify_params params;
     ocsp_verify_result res;
     os_slot cur;
+    const char *why = NULL;
+    apr_status_t rv;
 
     os_slot_read(&g->slots[cert->index], &cur);
-    if (os_cache_get(g, cert, &rec, p) != APR_SUCCESS
-        || rec.this_update <= cur.this_update) {
+    rv = os_cache_get(g, cert, &rec, p);
+    if (rv != APR_SUCCESS || rec.this_update <= cur.this_update) {
+        ap_log_error(APLOG_MARK, APLOG_TRACE1, rv, g->s, OSLOG(0051)
+                     "%s: nothing newer in the cache", cert->info->subject);
         return 0;
     }
     os_verify_params(g, now, 0, &params);
     if (ocsp_verify_response(cert->info, rec.der, rec.der_len, &params, &res, p)
-        != OCSP_VERIFY_OK || os_policy_refuses(g, cert, &res, p)) {
+        != OCSP_VERIFY_OK || (why = os_policy_refuses(g, cert, &res, p))) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OSLOG(0052)
+                     "%s: response found in the cache not taken: %s",
+                     cert->info->subject, why ? why : res.message);
         return 0;
     }
     return os_install(g, cert, rec.der, rec.der_len, &res, "shared cache", 1,
