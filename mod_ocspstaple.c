@@ -425,6 +425,7 @@ static void os_child_init(apr_pool_t *p, server_rec *s)
     os_global *g = os_conf(s)->g;
     if (g && g->slots) {
         os_cache_child_init(g, p, s);
+        os_refresh_child_init(g, p);
     }
 }
 
@@ -440,6 +441,7 @@ static void os_register_hooks(apr_pool_t *p)
      * the vhosts we are enabled on. */
     ap_hook_ssl_ocsp_prime_hook(os_prime, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_ssl_ocsp_get_resp_hook(os_get_resp, NULL, NULL, APR_HOOK_FIRST);
+    os_status_register_hooks();
 }
 
 AP_DECLARE_MODULE(ocspstaple) = {

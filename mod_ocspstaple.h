@@ -120,6 +120,8 @@ typedef struct os_global {
     apr_shm_t *shm;
     os_slot *slots;
 
+    struct os_refresher *refresher;     /* background refresh, if started */
+
     /* per child process */
     os_local *locals;
     apr_thread_mutex_t *locals_mutex;
@@ -162,5 +164,9 @@ void os_store_sweep(os_global *g, apr_pool_t *p, long long now);
 /* ocspstaple_fetch.c: start-up prefetch and background refresh */
 apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s);
 apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s);
+void os_refresh_child_init(os_global *g, apr_pool_t *pchild);
+
+/* ocspstaple_status.c: server-status section, JSON and metrics handlers */
+void os_status_register_hooks(void);
 
 #endif

@@ -259,7 +259,7 @@ static os_err_class os_job_class(const responder_http_job *job,
  * Returns the number accepted. */
 static int os_fetch_batch(os_global *g, os_cert **certs, int n,
                           long exchange_timeout_ms, long long deadline_ms,
-                          apr_pool_t *p)
+                          volatile apr_uint32_t *cancel, apr_pool_t *p)
 {
     responder_http_job *jobs = apr_pcalloc(p, sizeof(*jobs) * (apr_size_t)n);
     os_job_baton *batons = apr_pcalloc(p, sizeof(*batons) * (apr_size_t)n);
@@ -286,6 +286,7 @@ static int os_fetch_batch(os_global *g, os_cert **certs, int n,
     cfg.max_parallel = 32;
     cfg.max_per_host = 8;
     cfg.user_agent = "mod_ocspstaple";
+    cfg.cancel = cancel;
     rv = responder_http_run(jobs, n, &cfg, p);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, g->s, OSLOG(0050)
@@ -460,7 +461,7 @@ apr_status_t os_prefetch(os_global *g, apr_pool_t *ptemp, server_rec *s)
                              + g->startup_timeout * 1000;
         long timeout = (g->responder_timeout < g->startup_timeout
                         ? g->responder_timeout : g->startup_timeout) * 1000;
-        fetched = os_fetch_batch(g, todo, n, timeout, deadline, ptemp);
+        fetched = os_fetch_batch(g, todo, n, timeout, deadline, NULL, ptemp);
     }
     os_summary(g, s, (double)(apr_time_now() - start) / APR_USEC_PER_SEC,
                fetched, stored, shared, ptemp);
@@ -475,12 +476,15 @@ typedef struct {
     int probing;                  /* a probe was chosen this tick */
 } os_responder_state;
 
-typedef struct {
+struct os_refresher {
     os_global *g;
     apr_pool_t *pool;             /* the watchdog child's, for state */
     apr_hash_t *responders;       /* first URL -> os_responder_state */
     long long last_cache_check;
-} os_refresher;
+    volatile apr_uint32_t stop;   /* the child is exiting */
+    volatile apr_uint32_t busy;   /* a tick is running */
+};
+typedef struct os_refresher os_refresher;
 
 static os_responder_state *os_responder(os_refresher *r, const os_cert *cert)
 {
@@ -585,7 +589,8 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
     if (n > 0) {
         long long deadline = (now + g->responder_timeout * max_urls + 1) * 1000;
         apr_hash_index_t *hi;
-        os_fetch_batch(g, due, n, g->responder_timeout * 1000, deadline, p);
+        os_fetch_batch(g, due, n, g->responder_timeout * 1000, deadline,
+                       &r->stop, p);
         /* Per responder: all its certificates failed this round means the
          * responder is down; back off for all of them together. */
         for (hi = apr_hash_first(p, r->responders); hi; hi = apr_hash_next(hi)) {
@@ -645,7 +650,11 @@ static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
         os_store_sweep(r->g, p, os_now());
         break;
     case AP_WATCHDOG_STATE_RUNNING:
-        os_refresh_tick(r, p);
+        apr_atomic_set32(&r->busy, 1);
+        if (!apr_atomic_read32(&r->stop)) {
+            os_refresh_tick(r, p);
+        }
+        apr_atomic_set32(&r->busy, 0);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0091)
@@ -675,6 +684,7 @@ apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s)
     r = apr_pcalloc(pconf, sizeof(*r));
     r->g = g;
     r->pool = pconf;
+    g->refresher = r;
     if ((rv = wd_get(&wd, OS_WATCHDOG_NAME, 0, 1, pconf)) != APR_SUCCESS
         || (rv = wd_register(wd, OS_TICK, r, os_watchdog)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, OSLOG(0093)
@@ -682,4 +692,27 @@ apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s)
         return rv;
     }
     return APR_SUCCESS;
+}
+
+/* mod_watchdog joins its thread only when pconf goes, at exit(), after
+ * OpenSSL's own atexit cleanup: a refresh still running then would use a
+ * torn-down OpenSSL. So when the child pool goes (before exit), cancel the
+ * transfers and wait for the tick to end. */
+static apr_status_t os_refresh_child_exit(void *data)
+{
+    os_refresher *r = data;
+    int waited;
+    apr_atomic_set32(&r->stop, 1);
+    for (waited = 0; apr_atomic_read32(&r->busy) && waited < 300; ++waited) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    return APR_SUCCESS;
+}
+
+void os_refresh_child_init(os_global *g, apr_pool_t *pchild)
+{
+    if (g->refresher) {
+        apr_pool_cleanup_register(pchild, g->refresher, os_refresh_child_exit,
+                                  apr_pool_cleanup_null);
+    }
 }

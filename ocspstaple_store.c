@@ -43,7 +43,9 @@ apr_status_t os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
     if (!g->store_dir) {
         return APR_SUCCESS;
     }
-    rv = apr_dir_make_recursive(g->store_dir, APR_FPROT_OS_DEFAULT & 0750, p);
+    rv = apr_dir_make_recursive(g->store_dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                | APR_FPROT_GEXECUTE, p);
     if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, OSLOG(0020)
                      "OCSPStapleStore %s: cannot create the directory; "

@@ -6,6 +6,8 @@
  * slot and transfers never sit in curl's own pending queue where their
  * timeout would already be running. Connections stay in the multi handle's
  * cache and are reused across jobs. */
+#include <apr_atomic.h>
+
 #include "responder_http.h"
 
 #include <curl/curl.h>
@@ -22,7 +24,8 @@
 #define DEFAULT_MAX_SIZE    65536   /* section 3: OCSPStapleMaxResponseSize */
 #define DEFAULT_PARALLEL    16
 #define MAX_REDIRS          3L
-#define POLL_MAX_MS         1000    /* upper bound of one wait in the loop */
+#define POLL_MAX_MS         100     /* upper bound of one wait in the loop:
+                                       how soon a cancel is seen */
 
 /* The only static: curl_global_init must run once per process. */
 static int curl_initialised;
@@ -183,9 +186,17 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The caller may cancel a run from another thread (a child shutting
+ * down must not leave a transfer running into exit()). */
+static int cancelled(const run_state *r)
+{
+    return r->cfg->cancel && apr_atomic_read32(r->cfg->cancel) != 0;
+}
+
 static int deadline_passed(const run_state *r)
 {
-    return r->cfg->deadline_ms > 0 && now_ms() >= r->cfg->deadline_ms;
+    return cancelled(r)
+           || (r->cfg->deadline_ms > 0 && now_ms() >= r->cfg->deadline_ms);
 }
 
 static int is_http_url(const char *url)
@@ -435,8 +446,8 @@ static void job_advance(run_state *r, int jobi)
             t->host = -1;
             continue;
         }
-        if (r->cfg->deadline_ms > 0) {
-            long long left = r->cfg->deadline_ms - now_ms();
+        if (r->cfg->deadline_ms > 0 || cancelled(r)) {
+            long long left = cancelled(r) ? 0 : r->cfg->deadline_ms - now_ms();
 
             if (left <= 0) {
                 /* Keep the message of an exchange the deadline cut short. */

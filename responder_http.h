@@ -7,6 +7,7 @@
 #define RESPONDER_HTTP_H
 
 #include <apr_pools.h>
+#include <apr.h>
 
 /* RFC 5019: requests whose base64+URL-encoded form is shorter than this go
  * by GET, so that caches in front of responders can answer them. */
@@ -59,6 +60,9 @@ typedef struct {
     int max_parallel;          /* transfers at once (all hosts) */
     int max_per_host;          /* transfers at once to one host */
     const char *user_agent;
+    volatile apr_uint32_t *cancel; /* when non-NULL and non-zero, the run
+                                      ends as at the deadline, within
+                                      100 ms (set from another thread) */
 } responder_http_config;
 
 /* GET URL for this request at base, or NULL when it must go by POST. */
