@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <apr_atomic.h>
+#include <pthread.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,6 +454,44 @@ static void test_hang_times_out(void **state)
                                     NULL));
 }
 
+/* A run cancelled from another thread (a child shutting down) ends within
+ * the poll interval, its transfers reported as timeouts. */
+static volatile apr_uint32_t cancel_flag;
+
+static void *set_cancel_later(void *arg)
+{
+    (void)arg;
+    apr_sleep(apr_time_from_msec(300));
+    apr_atomic_set32(&cancel_flag, 1);
+    return NULL;
+}
+
+static void test_cancel_from_other_thread(void **state)
+{
+    fixture *f = *state;
+    ths_reply hang = action_reply(THS_HANG);
+    const char *urls[1];
+    responder_http_job j;
+    responder_http_config c = default_cfg();
+    pthread_t t;
+    long long t0, el;
+
+    ths_route(f->srv, "/hang", &hang);
+    urls[0] = url(f, "/hang");
+    c.exchange_timeout_ms = 10000;
+    apr_atomic_set32(&cancel_flag, 0);
+    c.cancel = &cancel_flag;
+    init_job(&j, urls, 1, SMALL_REQ, sizeof(SMALL_REQ));
+    t0 = mono_ms();
+    assert_int_equal(pthread_create(&t, NULL, set_cancel_later, NULL), 0);
+    run1(f, &j, &c);
+    el = mono_ms() - t0;
+    pthread_join(t, NULL);
+    assert_int_equal(j.error, RESPONDER_HTTP_TIMEOUT);
+    assert_true(el >= 250);
+    assert_true(el < 300 + 600);
+}
+
 static void test_deadline_before_timeout(void **state)
 {
     fixture *f = *state;
@@ -874,6 +914,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_without_answer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hang_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_from_other_thread, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_deadline_before_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_content_length_too_large, setup,
