@@ -19,6 +19,9 @@
 /* How often the refresher checks that the cache still holds every staple
  * (a shared cache may have been flushed or restarted). */
 #define OS_CACHE_CHECK_SECONDS 10
+/* How often files of certificates no longer configured are looked for
+ * (at the refresher's start, then hourly). */
+#define OS_SWEEP_SECONDS 3600
 
 typedef struct {
     os_global *g;
@@ -481,6 +484,7 @@ struct os_refresher {
     apr_pool_t *pool;             /* the watchdog child's, for state */
     apr_hash_t *responders;       /* first URL -> os_responder_state */
     long long last_cache_check;
+    long long last_sweep;
     volatile apr_uint32_t stop;   /* the child is exiting */
     volatile apr_uint32_t busy;   /* a tick is running */
 };
@@ -633,6 +637,10 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
         r->last_cache_check = now;
         os_check_cache(g, now, p);
     }
+    if (now - r->last_sweep >= OS_SWEEP_SECONDS) {
+        r->last_sweep = now;
+        os_store_sweep(g, p, now);
+    }
     os_check_expiry(g, now, p);
 }
 
@@ -643,11 +651,11 @@ static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
     case AP_WATCHDOG_STATE_STARTING:
         r->responders = apr_hash_make(r->pool);
         r->last_cache_check = os_now();
+        r->last_sweep = 0;
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0090)
                      "background refresh started in process %ld for %d "
                      "certificate%s", (long)getpid(), r->g->certs->nelts,
                      r->g->certs->nelts == 1 ? "" : "s");
-        os_store_sweep(r->g, p, os_now());
         break;
     case AP_WATCHDOG_STATE_RUNNING:
         apr_atomic_set32(&r->busy, 1);
