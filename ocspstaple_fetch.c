@@ -144,6 +144,17 @@ static apr_status_t os_install(os_global *g, os_cert *cert,
                      cert->info->subject, cert->info->serial_hex,
                      os_time_str(p, res->revoked_at), source);
     }
+    else if (before.failures > 0 || (before.cert_status >= 0
+             && before.next_update + g->serve_expired < fetched_at)) {
+        /* Worth a line at the default LogLevel: the failure was one. */
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g->s, OSLOG(0033)
+                     "%s (serial %s): recovered after %u failed attempt%s; "
+                     "%s response from %s, valid until %s",
+                     cert->info->subject, cert->info->serial_hex,
+                     before.failures, before.failures == 1 ? "" : "s",
+                     revoked ? "revoked" : "good", source,
+                     os_time_str(p, res->next_update));
+    }
     else if (before.cert_status < 0) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, g->s, OSLOG(0032)
                      "%s (serial %s): %s response from %s, valid until "
@@ -151,15 +162,6 @@ static apr_status_t os_install(os_global *g, os_cert *cert,
                      cert->info->serial_hex, revoked ? "revoked" : "good",
                      source, os_time_str(p, res->next_update),
                      os_time_str(p, slot->next_refresh));
-    }
-    else if (before.failures > 0 || before.next_update + g->serve_expired
-             < fetched_at) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g->s, OSLOG(0033)
-                     "%s (serial %s): recovered after %u failed attempt%s; "
-                     "valid until %s", cert->info->subject,
-                     cert->info->serial_hex, before.failures,
-                     before.failures == 1 ? "" : "s",
-                     os_time_str(p, res->next_update));
     }
     else {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OSLOG(0034)

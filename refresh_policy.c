@@ -28,7 +28,7 @@ long long refresh_due(const refresh_policy *pol, long long this_update,
      * about the latest point. */
     wait = due - start;
     if (wait > 0 && pol->jitter_pct > 0) {
-        due -= (long long)(wait * pol->jitter_pct / 100 * rnd);
+        due -= (long long)((double)wait * (double)pol->jitter_pct / 100.0 * rnd);
     }
     margin = validity / 10;
     if (margin > 3600) {
