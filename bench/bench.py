@@ -380,10 +380,20 @@ class BenchHttpd(HttpdEnv):
         text = self.log_text() + self._read(self.stderr_path)
         return [l for l in text.splitlines() if httpd_env.CRASH_RE.search(l)]
 
-    def problems(self):
-        """error-log lines at error level and above (for the report)."""
+    def new_problems(self):
+        """error-log lines at error level and above written since the last
+        call (for the report)."""
         out = []
-        for line in self.log_lines():
+        off = getattr(self, "_err_offset", 0)
+        try:
+            with open(self.error_log, errors="replace") as f:
+                f.seek(off)
+                text = f.read()
+                self._err_offset = f.tell()
+        except FileNotFoundError:
+            return out
+        for raw in text.splitlines():
+            line = httpd_env.LogLine(self.error_log, raw)
             if line.level in ("emerg", "alert", "crit", "error") and \
                     not any(rx.search(line.text) for rx in httpd_env.ALWAYS_ALLOWED):
                 out.append(line.text)
@@ -458,6 +468,13 @@ class Bench:
     def stop_env(self, env):
         if env.proc is not None:
             env.stop()
+        # error-level log lines, kept (normalised, counted) for the report
+        errs = self.results.setdefault("log_errors", {}).setdefault(env.kind, {})
+        for line in env.new_problems():
+            key = re.sub(r"^\[[^\]]*\] ", "", line)
+            key = re.sub(r"\[pid \d+:tid \d+\] |\[client [\d.:]+\] ", "", key)
+            key = re.sub(r"\d+", "N", key)[:200]
+            errs[key] = errs.get(key, 0) + 1
         crash = env.crashed()
         if crash:
             self.breakages.append("%s crashed: %s" % (KIND_NAMES[env.kind], crash[:3]))
@@ -537,34 +554,44 @@ class Bench:
     # ---- S1: steady state -------------------------------------------------------
     def s1(self):
         a = self.args
-        rounds, dur, threads = a.s1_rounds, a.s1_duration, 2
-        log("S1 steady state: %d rounds x %gs, %d client threads" % (rounds, dur, threads))
+        for key in a.s1_keys:
+            if key == "rsa":
+                self.s1_key("S1", self.leaf, a.s1_rounds, a.s1_duration)
+            elif key == "ecdsa":
+                self.s1_key("S1-ecdsa", self.pki.leaf("ecdsa"), a.s1_ecdsa_rounds,
+                            a.s1_duration)
+
+    def s1_key(self, name, leaf, rounds, dur):
+        threads = 2
+        log("%s steady state, %s leaf: %d rounds x %gs, %d client threads" % (
+            name, leaf.key_type, rounds, dur, threads))
         envs = {}
         for k in self.kinds:
-            envs[k] = self.start_env(self.new_env(k, "s1", [self.leaf]))
-        sni = self.leaf.hostname
+            envs[k] = self.start_env(self.new_env(k, "s1", [leaf]))
+        sni = leaf.hostname
         for k in self.kinds:
             w = self.warm(envs[k], sni, want_staple=(k != "a"))
             if w is None and k != "a":
                 self.notes.append("S1: %s had no valid staple after 20 s of warming" % KIND_NAMES[k])
-            # warm-up load, not measured
-            tlsload(envs[k].port, duration=min(1.0, dur), threads=threads, sni=sni,
-                    cafile=self.cafile)
+            if not self.smoke:   # warm-up load, not measured
+                tlsload(envs[k].port, duration=1.0, threads=threads, sni=sni,
+                        cafile=self.cafile)
         runs = {k: [] for k in self.kinds}
         for r in range(rounds):
             for k in self.kinds:
-                res = self.load(envs[k], dur, threads, sni, "S1-%s-%d" % (k, r))
+                res = self.load(envs[k], dur, threads, sni, "%s-%s-%d" % (name, k, r))
                 runs[k].append(res)
                 log("  " + res["human"])
         for k in self.kinds:
             self.drop_env(envs[k])
-        out = {"rounds": rounds, "duration_s": dur, "threads": threads, "runs": runs}
+        out = {"rounds": rounds, "duration_s": dur, "threads": threads, "runs": runs,
+               "leaf": leaf.name, "peer_key": next((x["peer_key"] for x in runs[self.kinds[0]]), "")}
         for k in self.kinds:
             if sum(x["handshakes"] for x in runs[k]) == 0:
-                self.breakages.append("S1: no handshake completed on %s" % KIND_NAMES[k])
+                self.breakages.append("%s: no handshake completed on %s" % (name, KIND_NAMES[k]))
             if k in ("b", "d") and sum(x["stapled"] for x in runs[k]) == 0:
-                self.breakages.append("S1: %s never stapled in steady state" % KIND_NAMES[k])
-        self.results["scenarios"]["S1"] = out
+                self.breakages.append("%s: %s never stapled in steady state" % (name, KIND_NAMES[k]))
+        self.results["scenarios"][name] = out
         self.save()
 
     # ---- S2: cold start, graceful restart -------------------------------------------
@@ -653,7 +680,7 @@ class Bench:
         wait = (REFRESH_S + TIMEOUT_S + 2) if not self.smoke else 0.5
         time.sleep(wait)
         runs4 = {k: [] for k in self.kinds}
-        for r in range(rounds):
+        for r in range(a.s4_rounds):
             for k in self.kinds:
                 res = self.load(envs[k], dur4, 2, sni, "S4-%s-%d" % (k, r))
                 runs4[k].append(res)
@@ -669,12 +696,12 @@ class Bench:
             "rounds": rounds, "duration_s": dur3, "threads": threads, "runs": runs3,
             "warm_s": warm, "settle_s": settle, "responder_requests_while_hanging": hang_requests}
         self.results["scenarios"]["S4"] = {
-            "rounds": rounds, "duration_s": dur4, "threads": 2, "runs": runs4,
+            "rounds": a.s4_rounds, "duration_s": dur4, "threads": 2, "runs": runs4,
             "refused_for_s_at_end": down_s, "responder_unavailable_s_at_end": unavailable_s}
         self.save()
 
     # ---- S5: scale ------------------------------------------------------------------------
-    SUMMARY_RE = re.compile(r"OCSPS\d+: (\d+) certificates: (\d+) good, (\d+) revoked, "
+    SUMMARY_RE = re.compile(r"OCSPS\d+: (\d+) certificates?: (\d+) good, (\d+) revoked, "
                             r"(\d+) missing, .*\((\d+) from the store, (\d+) fetched in "
                             r"([\d.]+) s\)")
 
@@ -859,14 +886,13 @@ class Bench:
         t0 = time.monotonic()
         self.setup()
         todo = self.args.scenarios
-        if "S1" in todo:
-            self.s1()
-        if "S2" in todo:
-            self.s2()
-        if "S3" in todo or "S4" in todo:
-            self.s3s4()
-        if "S5" in todo:
-            self.s5()
+        timing = self.results["meta"]["scenario_s"] = {}
+        for name, fn in (("S1", self.s1), ("S2", self.s2), ("S3+S4", self.s3s4),
+                         ("S5", self.s5)):
+            if any(x in todo for x in name.split("+")):
+                t = time.monotonic()
+                fn()
+                timing[name] = round(time.monotonic() - t, 1)
         self.results["meta"]["elapsed_s"] = time.monotonic() - t0
         self.results["meta"]["noisy_repeats"] = self.noisy_repeats
         self.save()
@@ -911,15 +937,19 @@ def render_tables(res):
         m["nproc"], m["cpu"], m["memory"], m["kernel"], m["os"], m["httpd"], m["openssl"]))
     kinds = [k for k in KINDS if any(k in s.get("runs", s.get("per_kind", {}))
                                      for s in sc.values())]
-    if "S1" in sc:
-        s = sc["S1"]
+    for name in ("S1", "S1-ecdsa"):
+        if name not in sc:
+            continue
+        s = sc[name]
         runs = s["runs"]
-        out.append("\n### S1 steady state (%d rounds x %gs, %d client threads, full TLS 1.3 "
-                   "handshakes, RSA-2048 leaf)\n\n" % (s["rounds"], s["duration_s"], s["threads"]))
+        out.append("\n### %s steady state (%d rounds x %gs, %d client threads, full TLS 1.3 "
+                   "handshakes, %s leaf)\n\n" % (name, s["rounds"], s["duration_s"], s["threads"],
+                                                  s.get("peer_key") or s.get("leaf")))
         rows = []
         base = runs.get("a")
         for k in kinds:
             rs = runs[k]
+            foreign = med(x.get("foreign_cores") for x in rs)
             ratios = [x["hs_per_s"] / b["hs_per_s"] for x, b in zip(rs, base)] if base else []
             cpu_ratio = [x["server_cpu_ms_per_hs"] / b["server_cpu_ms_per_hs"]
                          for x, b in zip(rs, base)
@@ -934,11 +964,11 @@ def render_tables(res):
                          fmt(med(x["lat_ms"]["p50"] for x in rs), "%.2f"),
                          fmt(med(x["lat_ms"]["p99"] for x in rs), "%.2f"),
                          pct(share_of(rs, "stapled")), pct(share_of(rs, "ok")),
-                         sum(x["errors"] for x in rs)])
+                         sum(x["errors"] for x in rs), fmt(foreign, "%.2f")])
         out.append(table(["config", "handshakes/s (median)", "ratio to (a) (median of rounds)",
                           "range", "server CPU ms/handshake", "CPU ratio to (a)",
                           "client CPU ms/hs", "p50 ms", "p99 ms", "stapled", "valid staple",
-                          "errors"], rows))
+                          "errors", "other load (cores)"], rows))
     if "S2" in sc:
         s = sc["S2"]
         out.append("\n### S2 first handshake after a cold start (empty store) and after a "
@@ -1073,6 +1103,13 @@ def render_tables(res):
                    "OCSPStapleCache shmcb, max(8 MiB, 8 KiB x certificates).\n" % (
                        s["mod_ssl_stapling_cache_kb"],
                        fmt((s["response_der_bytes_mean"] or 0) * n, "%.0f")))
+    le = res.get("log_errors") or {}
+    if any(le.values()):
+        out.append("\nError-level lines in the servers' error logs over the whole run "
+                   "(normalised, with counts):\n\n")
+        for k in KINDS:
+            for msg, cnt in sorted((le.get(k) or {}).items(), key=lambda x: -x[1])[:8]:
+                out.append("- %s x%d: `%s`\n" % (KIND_NAMES[k], cnt, msg.replace("`", "'")))
     if res.get("breakages"):
         out.append("\nBREAKAGES:\n" + "\n".join("- " + b for b in res["breakages"]) + "\n")
     if res.get("notes"):
@@ -1085,11 +1122,13 @@ def render_tables(res):
 
 # name, --full default, --smoke default
 DEFAULTS = (
-    ("s1_rounds", 7, 1), ("s1_duration", 6.0, 0.5),
+    ("s1_rounds", 7, 1), ("s1_ecdsa_rounds", 5, 1), ("s1_duration", 6.0, 0.5),
+    ("s1_keys", "rsa,ecdsa", "rsa"),
     ("s2_rounds", 5, 1),
-    ("s3_rounds", 3, 1), ("s3_duration", 6.0, 1.0), ("s3_threads", 4, 4),
-    ("s4_duration", 3.0, 0.5),
+    ("s3_rounds", 5, 1), ("s3_duration", 5.0, 0.5), ("s3_threads", 4, 4),
+    ("s4_rounds", 2, 1), ("s4_duration", 3.0, 0.3),
     ("certs", 1000, 10), ("s5_warm_rounds", 3, 1),
+    ("noisy_retries", 2, 0),
 )
 
 
@@ -1102,11 +1141,9 @@ def parse_args(argv):
     ap.add_argument("--keep", action="store_true", help="keep ServerRoots and PKI in /tmp")
     ap.add_argument("--kinds", default="abcd", help="configurations to run (default abcd)")
     ap.add_argument("--scenarios", default="S1,S2,S3,S4,S5")
-    ap.add_argument("--max-foreign", type=float, default=0.25,
+    ap.add_argument("--max-foreign", type=float, default=0.3,
                     help="repeat a load run when other processes used more than this "
-                         "many cores meanwhile (default 0.25)")
-    ap.add_argument("--noisy-retries", type=int, default=2,
-                    help="how often to repeat such a run (default 2)")
+                         "many cores meanwhile (default 0.3)")
     for name, full, smoke in DEFAULTS:
         ap.add_argument("--" + name.replace("_", "-"), type=type(full), default=None,
                         help="default %s (--full) / %s (--smoke)" % (full, smoke))
@@ -1115,6 +1152,10 @@ def parse_args(argv):
         if getattr(a, name) is None:
             setattr(a, name, full if a.full else smoke)
     a.scenarios = [s.strip().upper() for s in a.scenarios.split(",") if s.strip()]
+    a.s1_keys = [x.strip().lower() for x in a.s1_keys.split(",") if x.strip()]
+    for x in a.s1_keys:
+        if x not in ("rsa", "ecdsa"):
+            ap.error("--s1-keys: rsa and/or ecdsa, not %r" % x)
     a.kinds = [k for k in a.kinds if k in KINDS]
     return a
 
@@ -1129,6 +1170,9 @@ def main(argv=None):
         raise KeyboardInterrupt()
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    # Ctrl-C, also when started from a shell that ignores SIGINT for
+    # background jobs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     bench = None
     rc = 0

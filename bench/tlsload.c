@@ -386,13 +386,13 @@ static int tcp_connect(worker *w, double *t0)
     return -1;
 }
 
-static void do_request(worker *w, SSL *ssl)
+static void do_request(worker *w, SSL *ssl, const char *host)
 {
     char buf[4096];
     int n, off = 0, r;
     n = snprintf(buf, sizeof(buf),
                  "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                 opt.request, opt.sni ? opt.sni : opt.host);
+                 opt.request, host);
     if (SSL_write(ssl, buf, n) != n) {
         note_error(w, "request write failed");
         return;
@@ -471,13 +471,17 @@ static void one_handshake(worker *w)
                  SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
         if (leaf) {
             EVP_PKEY *k = X509_get0_pubkey(leaf);
+            int id = k ? EVP_PKEY_get_base_id(k) : NID_undef;
             snprintf(w->peer_key, sizeof(w->peer_key), "%s-%d",
-                     k ? OBJ_nid2sn(EVP_PKEY_get_base_id(k)) : "?",
+                     id == EVP_PKEY_RSA ? "RSA"
+                     : id == EVP_PKEY_EC ? "ECDSA"
+                     : id != NID_undef ? OBJ_nid2sn(id) : "?",
                      k ? EVP_PKEY_get_bits(k) : 0);
         }
     }
     if (opt.request)
-        do_request(w, ssl);
+        do_request(w, ssl, sni_idx >= 0 ? g_snis[sni_idx]
+                           : opt.sni ? opt.sni : opt.host);
     SSL_shutdown(ssl);   /* close_notify; do not wait for the peer's */
     ERR_clear_error();
     SSL_free(ssl);
