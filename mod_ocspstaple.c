@@ -326,7 +326,11 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
         return OK;
     }
     cert = apr_pcalloc(g->pool, sizeof(*cert));
-    if (ocsp_cert_from_pem(&cert->info, pem, g->pool, &err) != APR_SUCCESS) {
+    if (!g->issuers) {
+        g->issuers = apr_hash_make(g->pool);
+    }
+    if (ocsp_cert_from_pem_shared(&cert->info, pem, g->issuers, g->pool, &err)
+        != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OSLOG(0103)
                      "%s: cannot read the certificate mod_ssl gave us (%s); "
                      "leaving it to mod_ssl", name, err);

@@ -111,6 +111,7 @@ typedef struct os_global {
     /* runtime */
     int dry_run;                        /* first config pass: no work */
     apr_hash_t *certs_by_id;
+    apr_hash_t *issuers;                /* parsed issuers, shared */
     apr_array_header_t *certs;          /* os_cert * */
     int no_url_count;
 

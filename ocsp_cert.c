@@ -13,6 +13,8 @@
 
 #include "ocsp_cert.h"
 
+#include <apr_hash.h>
+
 /* TLS Feature extension value for status_request (RFC 7633, RFC 6066). */
 #define TLSFEATURE_STATUS_REQUEST 5
 
@@ -212,8 +214,45 @@ apr_status_t ocsp_cert_from_x509(ocsp_cert **pcert, X509 *leaf, X509 *issuer,
     return APR_SUCCESS;
 }
 
+static apr_status_t x509_free_cleanup(void *data)
+{
+    X509_free(data);
+    return APR_SUCCESS;
+}
+
+/* The issuer already parsed for another certificate, or this one, now
+ * remembered (the hash holds a reference, freed with p). */
+static X509 *shared_issuer(apr_hash_t *issuers, X509 *issuer, apr_pool_t *p)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(issuer, &der);
+    X509 *have;
+
+    if (len <= 0) {
+        ERR_clear_error();
+        return issuer;
+    }
+    have = apr_hash_get(issuers, der, len);
+    if (!have && X509_up_ref(issuer)) {
+        apr_hash_set(issuers, apr_pmemdup(p, der, (apr_size_t)len), len,
+                     issuer);
+        apr_pool_cleanup_register(p, issuer, x509_free_cleanup,
+                                  apr_pool_cleanup_null);
+        have = issuer;
+    }
+    OPENSSL_free(der);
+    return have ? have : issuer;
+}
+
 apr_status_t ocsp_cert_from_pem(ocsp_cert **pcert, const char *pem,
                                 apr_pool_t *p, const char **err)
+{
+    return ocsp_cert_from_pem_shared(pcert, pem, NULL, p, err);
+}
+
+apr_status_t ocsp_cert_from_pem_shared(ocsp_cert **pcert, const char *pem,
+                                       apr_hash_t *issuers, apr_pool_t *p,
+                                       const char **err)
 {
     BIO *bio;
     X509 *leaf = NULL, *issuer = NULL;
@@ -254,7 +293,9 @@ apr_status_t ocsp_cert_from_pem(ocsp_cert **pcert, const char *pem,
         return APR_EINVAL;
     }
 
-    rv = ocsp_cert_from_x509(pcert, leaf, issuer, p, err);
+    rv = ocsp_cert_from_x509(pcert, leaf,
+                             issuers ? shared_issuer(issuers, issuer, p)
+                                     : issuer, p, err);
     /* ocsp_cert_from_x509 took its own references. */
     X509_free(leaf);
     X509_free(issuer);

@@ -6,6 +6,7 @@
 
 #include <apr_pools.h>
 #include <apr_tables.h>
+#include <apr_hash.h>
 #include <openssl/x509.h>
 #include <openssl/ocsp.h>
 
@@ -25,6 +26,12 @@ typedef struct ocsp_cert {
  * cause. */
 apr_status_t ocsp_cert_from_pem(ocsp_cert **pcert, const char *pem,
                                 apr_pool_t *p, const char **err);
+
+/* Same, sharing parsed issuers through issuers (issuer DER -> X509 *, kept
+ * in p): a thousand leaves of one CA hold one parsed issuer between them. */
+apr_status_t ocsp_cert_from_pem_shared(ocsp_cert **pcert, const char *pem,
+                                       apr_hash_t *issuers, apr_pool_t *p,
+                                       const char **err);
 
 /* Same, from already parsed certificates (the pool takes references). */
 apr_status_t ocsp_cert_from_x509(ocsp_cert **pcert, X509 *leaf, X509 *issuer,

@@ -300,12 +300,37 @@ static void test_request_der_bad_args(void **state)
     assert_int_equal(len, 0);
 }
 
+/* Leaves of one CA share one parsed issuer; it outlives neither of them
+ * (ASan/LSan check the references). */
+static void test_shared_issuer(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_hash_t *issuers = apr_hash_make(p);
+    char *pem_rsa = pki_leaf_pem(PKI_LEAF_RSA), *pem_ec = pki_leaf_pem(PKI_LEAF_EC);
+    ocsp_cert *a = NULL, *b = NULL, *c = NULL;
+    const char *err = NULL;
+
+    assert_int_equal(ocsp_cert_from_pem_shared(&a, pem_rsa, issuers, p, &err),
+                     APR_SUCCESS);
+    assert_int_equal(ocsp_cert_from_pem_shared(&b, pem_ec, issuers, p, &err),
+                     APR_SUCCESS);
+    assert_ptr_equal(a->issuer, b->issuer);
+    assert_int_equal(apr_hash_count(issuers), 1);
+    /* without the table, each parse has its own */
+    assert_int_equal(ocsp_cert_from_pem(&c, pem_rsa, p, &err), APR_SUCCESS);
+    assert_ptr_not_equal(c->issuer, a->issuer);
+    assert_int_equal(X509_cmp(c->issuer, a->issuer), 0);
+    free(pem_rsa);
+    free(pem_ec);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_parse_rsa_two_urls),
+        T(test_shared_issuer),
         T(test_parse_ec),
         T(test_parse_must_staple),
         T(test_parse_no_aia),
