@@ -254,25 +254,8 @@ class BenchPKI(PKI):
         return _B()
 
 
-class _BacklogServer(ocsp_responder._Server):
-    # socketserver's default listen backlog is 5: a server that fetches many
-    # answers in parallel then sees dropped SYNs (1 s retransmits) and
-    # resets, which measures the test responder, not the server.
-    # Answers go out with TCP_NODELAY, as real responders send them.
-    request_queue_size = 1024
-
-    def get_request(self):
-        # http.server writes the headers and the body separately: without
-        # TCP_NODELAY a client that keeps the connection alive waits for
-        # its delayed ACK (~40 ms) on every answer.
-        sock, addr = super().get_request()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
-
-
 class BenchResponder(Responder):
-    """The e2e responder with a listen backlog of 1024 and TCP_NODELAY (see
-    _BacklogServer), plus a per-certificate cache of pre-signed answers
+    """The e2e responder plus a per-certificate cache of pre-signed answers
     (the way CDN-fronted CA responders answer: the same bytes for everyone,
     no nonce). Used only for the 1000-certificate scenario, where one
     `openssl ocsp` process per request would make the responder, not the
@@ -285,13 +268,6 @@ class BenchResponder(Responder):
         self.cache_validity = 4 * 3600
         self._presigned = {}
         self._plock = threading.Lock()
-
-    def bind(self):
-        if self._server is None:
-            self._server = _BacklogServer(("127.0.0.1", self.port), ocsp_responder._Handler)
-            self._server.responder = self
-            self.port = self._server.server_address[1]
-        return self.port
 
     def presign(self, leaves):
         issuer = self.pki.cert("intermediate")

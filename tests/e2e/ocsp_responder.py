@@ -96,6 +96,18 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
     track = True  # connections shut down by Responder.stop()
+    # socketserver's default listen backlog is 5: a server fetching many
+    # answers in parallel would see dropped SYNs (1 s retransmits) and
+    # measure this responder rather than itself.
+    request_queue_size = 1024
+
+    def get_request(self):
+        # http.server writes headers and body separately: without
+        # TCP_NODELAY a client keeping the connection alive waits for its
+        # delayed ACK (~40 ms) on every answer. Real responders do not.
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
 
 
 class _Handler(BaseHTTPRequestHandler):
