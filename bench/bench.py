@@ -93,20 +93,7 @@ def log(msg):
 
 # ---- processes ------------------------------------------------------------
 
-def children_of(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rfind(")") + 2:].split()
-        if int(fields[1]) == ppid:
-            out.append(int(d))
-    return out
+children_of = httpd_env.child_pids
 
 
 def _stat_fields(pid):

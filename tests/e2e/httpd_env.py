@@ -46,6 +46,26 @@ IS_ROOT = os.geteuid() == 0
 RUN_USER = "www-data"
 
 
+def child_pids(ppid):
+    """Pids of the direct children of process ppid (from /proc)."""
+    out = []
+    if ppid is None:
+        return out
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may contain spaces
+        fields = st.rsplit(")", 1)[1].split()
+        if int(fields[1]) == ppid:
+            out.append(int(d))
+    return sorted(out)
+
+
 def free_port():
     """A port the OS hands out on 127.0.0.1 (bound and released)."""
     s = socket.socket()

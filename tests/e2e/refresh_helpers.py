@@ -24,7 +24,7 @@ import time
 from cryptography.hazmat.primitives import serialization
 
 import clients
-from httpd_env import REPO
+from httpd_env import REPO, child_pids
 from ocsp_responder import Responder
 
 TLSLOAD_SRC = os.path.join(REPO, "bench", "tlsload.c")
@@ -66,23 +66,7 @@ def wait_staple(env, name, pki, pred, timeout, interval=0.2):
 
 def children(env):
     """Pids of the direct children of httpd's parent process."""
-    ppid = env.pid()
-    if ppid is None:
-        return []
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may contain spaces
-        fields = st.rsplit(")", 1)[1].split()
-        if int(fields[1]) == ppid:
-            out.append(int(d))
-    return sorted(out)
+    return child_pids(env.pid())
 
 
 def leaf_der(leaf):
