@@ -176,20 +176,23 @@ void os_store_sweep(os_global *g, apr_pool_t *p, long long now)
     apr_dir_t *dir;
     apr_finfo_t fi;
     int removed = 0;
+    apr_pool_t *fp;                /* per file, cleared for the next one */
 
     if (!g->store_dir || apr_dir_open(&dir, g->store_dir, p) != APR_SUCCESS) {
         return;
     }
+    apr_pool_create(&fp, p);
     while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_MTIME | APR_FINFO_TYPE,
                         dir) == APR_SUCCESS) {
         const char *path, *dot;
         if (fi.filetype != APR_REG || !fi.name) {
             continue;
         }
-        path = apr_pstrcat(p, g->store_dir, "/", fi.name, NULL);
+        apr_pool_clear(fp);
+        path = apr_pstrcat(fp, g->store_dir, "/", fi.name, NULL);
         if (strstr(fi.name, OS_STORE_SUFFIX ".tmp")) {
             if (apr_time_sec(fi.mtime) + 3600 < now) {
-                removed += apr_file_remove(path, p) == APR_SUCCESS;
+                removed += apr_file_remove(path, fp) == APR_SUCCESS;
             }
             continue;
         }
@@ -198,24 +201,20 @@ void os_store_sweep(os_global *g, apr_pool_t *p, long long now)
             continue;
         }
         {
-            int known = 0, i;
-            for (i = 0; i < g->certs->nelts && !known; ++i) {
-                const os_cert *c = APR_ARRAY_IDX(g->certs, i, os_cert *);
-                known = !strncmp(fi.name, c->id_hex, (apr_size_t)(dot - fi.name))
-                        && strlen(c->id_hex) == (apr_size_t)(dot - fi.name);
-            }
-            if (!known) {
-                staple_record rec;
-                const char *why;
-                if (os_store_read_path(g, path, &rec, p, &why) == APR_SUCCESS
-                    && rec.next_update + g->serve_expired < now
-                    && apr_file_remove(path, p) == APR_SUCCESS) {
-                    ++removed;
-                }
+            /* Known by the id inside the record, not by the file name. */
+            staple_record rec;
+            const char *why;
+            if (os_store_read_path(g, path, &rec, fp, &why) == APR_SUCCESS
+                && !apr_hash_get(g->certs_by_id, rec.id,
+                                 (apr_ssize_t)rec.id_len)
+                && rec.next_update + g->serve_expired < now
+                && apr_file_remove(path, fp) == APR_SUCCESS) {
+                ++removed;
             }
         }
     }
     apr_dir_close(dir);
+    apr_pool_destroy(fp);
     if (removed) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, g->s, OSLOG(0022)
                      "store %s: removed %d file%s of certificates no longer "
