@@ -1185,6 +1185,10 @@ def main(argv=None):
         if bench.breakages:
             sys.stderr.write("bench: BREAKAGE:\n  " + "\n  ".join(bench.breakages) + "\n")
             rc = 1
+        # A closing line CI reads: scenario groups run, and breakages.
+        ran = len(bench.results["meta"].get("scenario_s", {}))
+        print("bench: %d passed, %d failed" % (max(ran - len(bench.breakages), 0),
+                                              len(bench.breakages)), flush=True)
     except Breakage as e:
         sys.stderr.write("bench: BREAKAGE: %s\n" % e)
         rc = 1
