@@ -74,6 +74,7 @@ def main():
             "Include %s/ocspstaple.conf" % CONF_EXAMPLES,
             "OCSPStapleStore %s" % env.store_dir,
             "Include %s/minimal-vhost.conf" % CONF_EXAMPLES,
+            "Include %s/status.conf" % CONF_EXAMPLES,
         ]
         env.start()
         print("OCSP responder  %s (requests so far: %d)" % (responder.url, responder.count()))
@@ -100,6 +101,11 @@ def main():
         print("  gnutls-cli --ocsp --x509cafile %s -p %d --sni-hostname %s 127.0.0.1 </dev/null"
               % (pki.root_path, env.port, NAME))
         print("  curl http://127.0.0.1:%d/server-status?auto" % env.http_port)
+        print("  curl http://127.0.0.1:%d/ocspstaple-status         (JSON)" % env.http_port)
+        print("  curl -d refresh=all http://127.0.0.1:%d/ocspstaple-status  (refresh now)"
+              % env.http_port)
+        print("  curl http://127.0.0.1:%d/ocspstaple-metrics        (Prometheus)"
+              % env.http_port)
         print("  curl http://127.0.0.1:%d/_control            (responder counts)" % cport)
         print("  curl 'http://127.0.0.1:%d/_control?mode=refuse'  (responder down; "
               "?mode=openssl brings it back; other modes: ocsp_responder.py)" % cport)
