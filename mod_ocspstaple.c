@@ -310,13 +310,13 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
     if (!g || !os_vhost_enabled(sc)) {
         return DECLINED;
     }
-    name = apr_psprintf(g->pool, "%s:%u", s->server_hostname ?
-                        s->server_hostname : "(unnamed)",
-                        s->addrs ? s->addrs->host_port : s->port);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         /* mod_ssl's dry run: its result is thrown away, do no work. */
         return OK;
     }
+    name = apr_psprintf(g->pool, "%s:%u", s->server_hostname ?
+                        s->server_hostname : "(unnamed)",
+                        s->addrs ? s->addrs->host_port : s->port);
     cert = apr_hash_get(g->certs_by_id, id, (apr_ssize_t)id_len);
     if (cert) {
         APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
