@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <apr_general.h>
+
 #include "helper_pki.h"
 
 #define PKI_VALIDITY_BEFORE (24L * 3600)      /* notBefore = build - 1 day */
@@ -491,4 +493,20 @@ done:
     OCSP_RESPONSE_free(resp);
     ERR_clear_error();
     return out;
+}
+
+int pki_group_setup(void **state)
+{
+    (void)state;
+    if (apr_initialize() != APR_SUCCESS)
+        return -1;
+    return pki_init();
+}
+
+int pki_group_teardown(void **state)
+{
+    (void)state;
+    pki_cleanup();
+    apr_terminate();
+    return 0;
 }

@@ -116,4 +116,9 @@ void pki_resp_opts_init(pki_resp_opts *o, pki_leaf leaf, long long now);
  * queue empty. */
 unsigned char *pki_make_response(const pki_resp_opts *o, size_t *len);
 
+/* cmocka group setup/teardown for test files built on this PKI: APR and
+ * the PKI come up once per binary and go at its end. */
+int pki_group_setup(void **state);
+int pki_group_teardown(void **state);
+
 #endif

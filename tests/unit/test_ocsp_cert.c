@@ -16,22 +16,6 @@
 #include "ocsp_cert.h"
 #include "helper_pki.h"
 
-static int group_setup(void **state)
-{
-    (void)state;
-    if (apr_initialize() != APR_SUCCESS)
-        return -1;
-    return pki_init();
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pki_cleanup();
-    apr_terminate();
-    return 0;
-}
-
 static int test_setup(void **state)
 {
     apr_pool_t *p = NULL;
@@ -345,5 +329,5 @@ int main(void)
         T(test_request_der_bad_args),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

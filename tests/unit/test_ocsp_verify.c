@@ -24,22 +24,6 @@ typedef struct {
     long long now;            /* pinned "now" of the test */
 } fixture;
 
-static int group_setup(void **state)
-{
-    (void)state;
-    if (apr_initialize() != APR_SUCCESS)
-        return -1;
-    return pki_init();
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pki_cleanup();
-    apr_terminate();
-    return 0;
-}
-
 static int test_setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
@@ -960,5 +944,5 @@ int main(void)
         T(test_stale_error_queue_is_not_reported),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }
