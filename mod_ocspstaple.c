@@ -385,7 +385,7 @@ static int os_get_resp(server_rec *s, conn_rec *c, const char *id,
     os_global *g = sc->g;
     os_cert *cert;
 
-    if (!g || !g->slots || !os_vhost_enabled(sc)) {
+    if (!g || !g->locals || !os_vhost_enabled(sc)) {
         return DECLINED;
     }
     cert = apr_hash_get(g->certs_by_id, id, (apr_ssize_t)id_len);

@@ -86,7 +86,6 @@ typedef struct {
     apr_uint32_t gen;
     unsigned char *der;                 /* malloc'd, swapped under the mutex */
     apr_size_t der_len;
-    int cert_status;
     long long next_update;
     long long retry_at;                 /* after a failed cache read */
 } os_local;

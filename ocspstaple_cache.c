@@ -123,13 +123,15 @@ void os_cache_child_init(os_global *g, apr_pool_t *p, server_rec *s)
                          "cannot attach to the cache mutex in this child");
         }
     }
-    if (apr_thread_mutex_create(&g->locals_mutex, APR_THREAD_MUTEX_DEFAULT, p)
-        == APR_SUCCESS) {
-        g->locals = apr_pcalloc(p, sizeof(os_local)
-                                   * (apr_size_t)g->certs->nelts);
-        apr_pool_cleanup_register(p, g, os_locals_free,
-                                  apr_pool_cleanup_null);
+    rv = apr_thread_mutex_create(&g->locals_mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        /* os_get_resp declines without them: no staples from this child. */
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, OSLOG(0007)
+                     "cannot create this child's staple lock");
+        return;
     }
+    g->locals = apr_pcalloc(p, sizeof(os_local) * (apr_size_t)g->certs->nelts);
+    apr_pool_cleanup_register(p, g, os_locals_free, apr_pool_cleanup_null);
 }
 
 /* ---- shared slots ------------------------------------------------------ */
@@ -281,7 +283,6 @@ static void os_local_reload(os_global *g, const os_cert *cert, os_local *loc,
         old = loc->der;
         loc->der = der;
         loc->der_len = rec.der_len;
-        loc->cert_status = rec.cert_status;
         loc->next_update = rec.next_update;
         loc->gen = gen;
         loc->retry_at = 0;
@@ -298,38 +299,24 @@ int os_cache_serve(os_global *g, const os_cert *cert, conn_rec *c,
                    ap_ssl_ocsp_copy_resp *cb, void *userdata)
 {
     os_slot *slot = &g->slots[cert->index];
+    os_local *loc = &g->locals[cert->index];
     apr_uint32_t gen = apr_atomic_read32(&slot->gen);
     long long now = (long long)apr_time_sec(apr_time_now());
     int served = 0;
 
-    if (!g->locals) {
-        /* No child_init ran (should not happen): read the cache directly. */
-        staple_record rec;
-        unsigned char *mem;
-        if (os_cache_read(g, cert, &rec, &mem) == APR_SUCCESS) {
-            if (now <= rec.next_update + g->serve_expired) {
-                cb(rec.der, rec.der_len, userdata);
-                served = 1;
-            }
-            free(mem);
-        }
-    }
-    else {
-        os_local *loc = &g->locals[cert->index];
-        int stale;
-        apr_thread_mutex_lock(g->locals_mutex);
-        stale = loc->gen != gen && now >= loc->retry_at;
+    apr_thread_mutex_lock(g->locals_mutex);
+    if (loc->gen != gen && now >= loc->retry_at) {
+        /* A newer record was announced: read it with the lock released,
+         * so no other handshake waits on the cache. */
         apr_thread_mutex_unlock(g->locals_mutex);
-        if (stale) {
-            os_local_reload(g, cert, loc, gen, now);
-        }
+        os_local_reload(g, cert, loc, gen, now);
         apr_thread_mutex_lock(g->locals_mutex);
-        if (loc->der && now <= loc->next_update + g->serve_expired) {
-            cb(loc->der, loc->der_len, userdata);
-            served = 1;
-        }
-        apr_thread_mutex_unlock(g->locals_mutex);
     }
+    if (loc->der && now <= loc->next_update + g->serve_expired) {
+        cb(loc->der, loc->der_len, userdata);
+        served = 1;
+    }
+    apr_thread_mutex_unlock(g->locals_mutex);
     if (!served) {
         cb(NULL, 0, userdata);
         apr_atomic_inc32(&slot->unserved);
