@@ -153,6 +153,7 @@ typedef struct {
     int host;
     const char *url;
     long timeout_ms;             /* what CURLOPT_TIMEOUT_MS got */
+    int until_deadline;          /* timeout_ms is what the deadline left */
     apr_size_t max;
     unsigned char *buf;          /* malloc'd, grows with the body */
     apr_size_t len, cap;
@@ -310,7 +311,8 @@ static void slot_release(run_state *r, xfer *x)
 /* Sets up and adds one exchange. Returns NULL on success, else a cause (and
  * the slot is free again). */
 static const char *slot_start(run_state *r, xfer *x, int jobi,
-                              const char *url, int host, long timeout_ms)
+                              const char *url, int host, long timeout_ms,
+                              int until_deadline)
 {
     responder_http_job *job = &r->jobs[jobi];
     const responder_http_config *cfg = r->cfg;
@@ -323,6 +325,7 @@ static const char *slot_start(run_state *r, xfer *x, int jobi,
     x->host = -1;
     x->url = url;
     x->timeout_ms = timeout_ms;
+    x->until_deadline = until_deadline;
     x->max = r->max_size;
 
     x->easy = curl_easy_init();
@@ -427,6 +430,7 @@ static void job_advance(run_state *r, int jobi)
         const char *url, *why;
         xfer *x;
         long tmo = r->timeout_ms;
+        int until_deadline = 0;
 
         if (!job->urls || t->next >= job->nurls) {
             if (job->attempts == 0 && job->error == RESPONDER_HTTP_OK) {
@@ -457,8 +461,10 @@ static void job_advance(run_state *r, int jobi)
                 t->state = JOB_DONE;
                 return;
             }
-            if (left < tmo)
+            if (left < tmo) {
                 tmo = (long)left;
+                until_deadline = 1;
+            }
         }
         if (t->host < 0) {
             t->host = host_index(r, url);
@@ -478,7 +484,7 @@ static void job_advance(run_state *r, int jobi)
         x = free_slot(r);
         if (!x)
             return;
-        why = slot_start(r, x, jobi, url, t->host, tmo);
+        why = slot_start(r, x, jobi, url, t->host, tmo, until_deadline);
         t->next++;
         t->host = -1;
         if (why) {
@@ -538,7 +544,12 @@ static void slot_finish(run_state *r, xfer *x, CURLcode rc)
         break;
     case CURLE_OPERATION_TIMEDOUT:
         job_fail(r, job, RESPONDER_HTTP_TIMEOUT, url,
-                 apr_psprintf(r->p, "timed out after %ld ms", x->timeout_ms));
+                 apr_psprintf(r->p, "timed out after %ld ms%s", x->timeout_ms,
+                              x->until_deadline ? " (deadline)" : ""));
+        /* curl's clock may fire a millisecond before ours says the
+         * deadline passed: no next URL for the few ms in between. */
+        if (x->until_deadline)
+            t->state = JOB_DONE;
         break;
     case CURLE_FILESIZE_EXCEEDED:
     case CURLE_WRITE_ERROR:
