@@ -489,7 +489,7 @@ static void test_cancel_from_other_thread(void **state)
     pthread_join(t, NULL);
     assert_int_equal(j.error, RESPONDER_HTTP_TIMEOUT);
     assert_true(el >= 250);
-    assert_true(el < 300 + 600);
+    assert_true(el < 300 + 1200);     /* not the 10 s exchange timeout */
 }
 
 static void test_deadline_before_timeout(void **state)
@@ -783,8 +783,8 @@ static void test_parallel(void **state)
         assert_int_equal(j[i].error, RESPONDER_HTTP_OK);
         assert_memory_equal(j[i].body, "SLOW-OK", 7);
     }
-    /* serially this takes 5 s */
-    assert_true(el < 1500);
+    /* serially this takes 5 s; margin for sanitizers on a busy machine */
+    assert_true(el < 2500);
 
     /* bounded: 10 at once -> at least 5 rounds of 100 ms, <= 10 sockets */
     ths_stop(f->srv);
