@@ -177,6 +177,7 @@ typedef struct {
     long timeout_ms;
     apr_size_t max_size;
     int per_host;
+    int deadline_reached;        /* an exchange cut to it timed out */
 } run_state;
 
 /* Wall clock in ms since the epoch: cfg->deadline_ms is on that scale. */
@@ -194,10 +195,20 @@ static int cancelled(const run_state *r)
     return r->cfg->cancel && apr_atomic_read32(r->cfg->cancel) != 0;
 }
 
+/* curl's timer may fire a millisecond before our clock reaches the
+ * deadline: once an exchange cut to the deadline timed out, the deadline
+ * has come, whatever now_ms() says, and nothing more is started. */
+static long long deadline_left(const run_state *r)
+{
+    if (cancelled(r) || r->deadline_reached)
+        return 0;
+    return r->cfg->deadline_ms - now_ms();
+}
+
 static int deadline_passed(const run_state *r)
 {
-    return cancelled(r)
-           || (r->cfg->deadline_ms > 0 && now_ms() >= r->cfg->deadline_ms);
+    return cancelled(r) || r->deadline_reached
+           || (r->cfg->deadline_ms > 0 && deadline_left(r) <= 0);
 }
 
 static int is_http_url(const char *url)
@@ -451,7 +462,7 @@ static void job_advance(run_state *r, int jobi)
             continue;
         }
         if (r->cfg->deadline_ms > 0 || cancelled(r)) {
-            long long left = cancelled(r) ? 0 : r->cfg->deadline_ms - now_ms();
+            long long left = deadline_left(r);
 
             if (left <= 0) {
                 /* Keep the message of an exchange the deadline cut short. */
@@ -546,10 +557,8 @@ static void slot_finish(run_state *r, xfer *x, CURLcode rc)
         job_fail(r, job, RESPONDER_HTTP_TIMEOUT, url,
                  apr_psprintf(r->p, "timed out after %ld ms%s", x->timeout_ms,
                               x->until_deadline ? " (deadline)" : ""));
-        /* curl's clock may fire a millisecond before ours says the
-         * deadline passed: no next URL for the few ms in between. */
         if (x->until_deadline)
-            t->state = JOB_DONE;
+            r->deadline_reached = 1;
         break;
     case CURLE_FILESIZE_EXCEEDED:
     case CURLE_WRITE_ERROR:
