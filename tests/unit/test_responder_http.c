@@ -530,10 +530,10 @@ static void test_deadline_before_timeout(void **state)
 }
 
 /* curl's timer and our clock disagree by a millisecond now and then (seen
- * under ASan on a busy machine; rare elsewhere): when
- * the exchange cut to the deadline times out, nothing else may start, not
- * the job's next URL and not a waiting job. Short deadlines, many rounds,
- * to meet that millisecond. */
+ * under ASan on a busy machine, rare elsewhere): when the exchange cut to
+ * the deadline times out, nothing else may start, neither the job's next
+ * URL nor a waiting job. Short deadlines, many rounds, to meet that
+ * millisecond. */
 static void test_deadline_reached_starts_nothing(void **state)
 {
     fixture *f = *state;
