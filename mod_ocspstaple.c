@@ -418,6 +418,8 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     os_prefetch(g, ptemp, s);
+    os_carry_restore(g, s);
+    os_carry_register(g, pconf, s);
     if ((rv = os_refresh_start(g, pconf, s)) != APR_SUCCESS) {
         return !OK;
     }

@@ -152,6 +152,10 @@ void os_slot_begin(os_slot *slot);
 void os_slot_end(os_slot *slot);
 void os_slot_read(const os_slot *slot, os_slot *copy);
 
+/* ocspstaple_carry.c: counters and outage state kept across restarts */
+void os_carry_register(os_global *g, apr_pool_t *pconf, server_rec *s);
+void os_carry_restore(os_global *g, server_rec *s);
+
 /* ocspstaple_store.c: persistent copy on disk */
 apr_status_t os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s);
 apr_status_t os_store_write(os_global *g, const os_cert *cert,

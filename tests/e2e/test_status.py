@@ -614,6 +614,71 @@ def test_refresh_on_demand(pki, responder, env):
               what="a newer thisUpdate after refresh=<id>")
 
 
+def test_counters_and_outage_carried_across_restarts(pki, responder, env):
+    """Like mod_status's own counters, ours survive graceful and hard
+    restarts (the slots are per generation; the parent carries them over),
+    and so does an ongoing outage: its failure count and last result. A
+    full stop and start begins again from zero."""
+    rsa, ecdsa = pki.leaf("rsa"), pki.leaf("ecdsa")
+    for _ in range(3):
+        r = clients.s_client(env.port, "rsa.test", pki.root_path)
+        assert r.stapled and r.cert_status == "good", r
+    before = status_json(env)
+    good0, miss0 = json_cert(before, rsa), json_cert(before, ecdsa)
+    assert good0["served"] == 3 and good0["fetches"] == 1, good0
+    assert miss0["failures"] >= 1 and miss0["fetch_errors"] >= 1, miss0
+    hits = responder.count(rsa.serial)
+
+    for how in ("graceful", "restart"):
+        getattr(env, how)()
+        doc = status_json(env)
+        good, miss = json_cert(doc, rsa), json_cert(doc, ecdsa)
+        # rsa: from the store, no fetch at the restart; counts kept
+        assert good["served"] == good0["served"], (how, good)
+        assert good["fetches"] == good0["fetches"], (how, good)
+        assert good["state"] == "good" and good["failures"] == 0, (how, good)
+        # ecdsa: the start asked its dead responder again and failed again
+        assert miss["failures"] >= miss0["failures"] + 1, (how, miss0, miss)
+        assert miss["fetch_errors"] >= miss0["fetch_errors"] + 1, (how, miss0, miss)
+        assert miss["errors_network"] >= miss0["errors_network"] + 1, (how, miss)
+        assert miss["last_result"] == miss0["last_result"] != "ok", (how, miss)
+        assert doc["totals"]["served"] == before["totals"]["served"], how
+        miss0 = miss
+    assert responder.count(rsa.serial) == hits
+
+    env.stop()
+    env.start()
+    good = json_cert(status_json(env), rsa)
+    assert good["served"] == 0 and good["fetches"] == 0, good
+
+
+def test_outage_backoff_carried_across_graceful_restart(pki, responder, env, expect_log):
+    """A restart during an outage keeps the failure count, the last result
+    and the backoff of a certificate whose valid response came from the
+    store, instead of showing "ok" and planning the next fetch from the
+    policy as if nothing had failed."""
+    expect_log(r"OCSPS0040: CN=rsa\.test", levels="warn")
+    rsa = pki.leaf("rsa")
+    responder.set_mode("trylater")
+    assert post_refresh(env, cert_id(rsa)).status == 202
+    doc = wait_json(env, lambda d: json_cert(d, rsa)["failures"] >= 1,
+                    what="a failed refresh")
+    before = json_cert(doc, rsa)
+    assert before["state"] == "failing" and "tryLater" in before["last_result"], before
+    # the backoff is seconds away; the policy's refresh would be ~30 min
+    assert iso(before["next_refresh"]) - time.time() < 120, before
+
+    env.graceful()
+    after = json_cert(status_json(env), rsa)
+    assert after["state"] == "failing", after
+    assert after["failures"] >= before["failures"], (before, after)
+    assert after["last_result"] == before["last_result"], (before, after)
+    assert after["this_update"] == before["this_update"], (before, after)
+    # the same backoff (or a later one, if it retried meanwhile), not the
+    # policy's next refresh half an hour away
+    assert iso(after["next_refresh"]) - iso(before["next_refresh"]) < 60, (before, after)
+
+
 def test_refresh_errors_change_nothing(pki, responder, env):
     before = responder.count()
     r = post_refresh(env, "ab" * 20)

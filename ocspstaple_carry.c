@@ -1,0 +1,145 @@
+/* What a restart keeps of the shared slots. The slots live in pconf and go
+ * with it at every graceful or hard restart; the responses survive in the
+ * store and the socache, but the counters and an ongoing outage would not.
+ * Like mod_status's counters, ours carry over: when pconf goes, the parent
+ * copies every slot into process-lifetime memory, and the next generation
+ * takes them back by certificate id after its prefetch. A full stop ends
+ * the process and with it the copy. */
+#include "mod_ocspstaple.h"
+
+#include <string.h>
+#include <apr_atomic.h>
+#include <apr_strings.h>
+
+#define OS_CARRY_KEY "mod_ocspstaple-carry"
+
+/* Process-lifetime (ap_retained_data_create): one snapshot at a time. */
+typedef struct {
+    apr_pool_t *pool;           /* the snapshot's, child of the process pool */
+    apr_hash_t *by_id;          /* certificate id -> os_slot copy */
+} os_carry;
+
+typedef struct {
+    os_global *g;
+    os_carry *carry;
+    apr_pool_t *process_pool;
+} os_carry_ctx;
+
+static os_carry *os_carry_get(void)
+{
+    os_carry *carry = ap_retained_data_get(OS_CARRY_KEY);
+    if (!carry) {
+        carry = ap_retained_data_create(OS_CARRY_KEY, sizeof(*carry));
+    }
+    return carry;
+}
+
+/* pconf cleanup, registered after the slots were created so it runs
+ * before they go (cleanups run last-registered first). */
+static apr_status_t os_carry_save(void *data)
+{
+    os_carry_ctx *ctx = data;
+    os_global *g = ctx->g;
+    os_carry *carry = ctx->carry;
+    int i;
+
+    if (carry->pool) {
+        apr_pool_destroy(carry->pool);
+        carry->pool = NULL;
+        carry->by_id = NULL;
+    }
+    if (!g->slots
+        || apr_pool_create(&carry->pool, ctx->process_pool) != APR_SUCCESS) {
+        carry->pool = NULL;
+        return APR_SUCCESS;
+    }
+    apr_pool_tag(carry->pool, "ocspstaple_carry");
+    carry->by_id = apr_hash_make(carry->pool);
+    for (i = 0; i < g->certs->nelts; ++i) {
+        const os_cert *cert = APR_ARRAY_IDX(g->certs, i, const os_cert *);
+        os_slot *copy = apr_palloc(carry->pool, sizeof(*copy));
+        os_slot_read(&g->slots[cert->index], copy);
+        apr_hash_set(carry->by_id,
+                     apr_pmemdup(carry->pool, cert->id, cert->id_len),
+                     (apr_ssize_t)cert->id_len, copy);
+    }
+    return APR_SUCCESS;
+}
+
+/* Takes back what the previous generation left: counters are added (the
+ * prefetch of this generation counted its own); an outage that was going
+ * on goes on, with its failure count, last result and backoff, as long as
+ * this start found no newer response, so a restart does not reset the
+ * backoff against a dead responder. */
+static int os_carry_restore_one(os_slot *slot, const os_slot *old)
+{
+    os_slot cur;
+    int k;
+
+    os_slot_read(slot, &cur);
+    apr_atomic_add32(&slot->served, old->served);
+    apr_atomic_add32(&slot->unserved, old->unserved);
+    apr_atomic_add32(&slot->fetches, old->fetches);
+    apr_atomic_add32(&slot->fetch_errors, old->fetch_errors);
+    os_slot_begin(slot);
+    for (k = 0; k < OS_ERR_CLASSES; ++k) {
+        slot->errors_by_class[k] += old->errors_by_class[k];
+    }
+    if (old->failures > 0 && cur.this_update == old->this_update
+        && cur.cert_status == old->cert_status) {
+        if (cur.failures > 0) {
+            /* this start asked again and failed again */
+            slot->failures = old->failures + cur.failures;
+            if (old->next_refresh > cur.next_refresh) {
+                slot->next_refresh = old->next_refresh;
+            }
+        }
+        else {
+            slot->failures = old->failures;
+            slot->last_fetch = old->last_fetch;
+            slot->next_refresh = old->next_refresh;
+            memcpy(slot->last_result, old->last_result,
+                   sizeof(slot->last_result));
+        }
+    }
+    os_slot_end(slot);
+    return 1;
+}
+
+void os_carry_restore(os_global *g, server_rec *s)
+{
+    os_carry *carry = ap_retained_data_get(OS_CARRY_KEY);
+    int i, n = 0;
+
+    if (!carry || !carry->by_id) {
+        return;
+    }
+    for (i = 0; i < g->certs->nelts; ++i) {
+        const os_cert *cert = APR_ARRAY_IDX(g->certs, i, const os_cert *);
+        const os_slot *old = apr_hash_get(carry->by_id, cert->id,
+                                          (apr_ssize_t)cert->id_len);
+        if (old) {
+            n += os_carry_restore_one(&g->slots[cert->index], old);
+        }
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0120)
+                 "counters and outage state of %d of %d certificate%s "
+                 "carried over from before the restart", n, g->certs->nelts,
+                 g->certs->nelts == 1 ? "" : "s");
+    /* What was not taken (certificates no longer configured) is gone. */
+    apr_pool_destroy(carry->pool);
+    carry->pool = NULL;
+    carry->by_id = NULL;
+}
+
+void os_carry_register(os_global *g, apr_pool_t *pconf, server_rec *s)
+{
+    os_carry_ctx *ctx = apr_pcalloc(pconf, sizeof(*ctx));
+    ctx->g = g;
+    ctx->carry = os_carry_get();
+    ctx->process_pool = s->process->pool;
+    /* Parent only: a child never runs pconf's cleanups at exit, and a
+     * forked-and-exec'd program must not either. */
+    apr_pool_cleanup_register(pconf, ctx, os_carry_save,
+                              apr_pool_cleanup_null);
+}
