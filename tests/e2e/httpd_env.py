@@ -67,13 +67,22 @@ def child_pids(ppid):
     return sorted(out)
 
 
+_ports_handed_out = set()
+
+
 def free_port():
-    """A port the OS hands out on 127.0.0.1 (bound and released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port the OS hands out on 127.0.0.1 (bound and released), never
+    one this process handed out before: the OS may give a released port
+    again at once, and two servers of one test then collide (seen in CI:
+    the second httpd could not bind, and the first one answered for it)."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in _ports_handed_out:
+            _ports_handed_out.add(p)
+            return p
 
 
 def _allow_cores():
@@ -142,8 +151,10 @@ class HttpdEnv:
         for d in ("conf", "logs", "run", "htdocs", "mutex"):
             os.makedirs(os.path.join(self.root, d))
             os.chmod(os.path.join(self.root, d), 0o755)
+        # The page names this ServerRoot: answers() knows it reached this
+        # httpd and not another one on a reused port.
         with open(os.path.join(self.root, "htdocs", "index.html"), "w") as f:
-            f.write("<html><body>mod_ocspstaple e2e</body></html>\n")
+            f.write("<html><body>mod_ocspstaple e2e %s</body></html>\n" % self.root)
         os.chmod(os.path.join(self.root, "htdocs", "index.html"), 0o644)
         self.conf_path = os.path.join(self.root, "conf", "httpd.conf")
         self.error_log = os.path.join(self.root, "logs", "error.log")
@@ -310,12 +321,13 @@ class HttpdEnv:
                                      preexec_fn=_allow_cores if self.core_dir else None)
 
     def answers(self, timeout=1.0):
-        """True when the plain HTTP port answers a request."""
+        """True when this httpd answers on its plain HTTP port (its page
+        names its ServerRoot; an error status counts, for configurations
+        that refuse "/")."""
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/" % self.http_port,
                                         timeout=timeout) as resp:
-                resp.read()
-                return True
+                return self.root.encode() in resp.read()
         except urllib.error.HTTPError:
             return True
         except (OSError, ValueError):
