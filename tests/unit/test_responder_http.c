@@ -492,6 +492,28 @@ static void test_cancel_from_other_thread(void **state)
     assert_true(el < 300 + 1200);     /* not the 10 s exchange timeout */
 }
 
+/* Two URLs that never answer (hang must outlive the test's runs). */
+static void route_hanging(fixture *f, ths_reply *hang, const char *urls[2])
+{
+    ths_route(f->srv, "/hang", hang);
+    urls[0] = url(f, "/hang");
+    urls[1] = url(f, "/hang/again");
+}
+
+/* Two jobs on those URLs, one slot, a deadline long before the exchange
+ * timeout. */
+static void run_two_until_deadline(fixture *f, const char *urls[2],
+                                   responder_http_job j[2],
+                                   responder_http_config *c, long in_ms)
+{
+    c->exchange_timeout_ms = 10000;
+    c->max_parallel = 1;              /* the second job never gets a turn */
+    c->deadline_ms = epoch_ms() + in_ms;
+    init_job(&j[0], urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
+    init_job(&j[1], urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
+    assert_int_equal(responder_http_run(j, 2, c, f->p), APR_SUCCESS);
+}
+
 static void test_deadline_before_timeout(void **state)
 {
     fixture *f = *state;
@@ -501,16 +523,9 @@ static void test_deadline_before_timeout(void **state)
     responder_http_config c = default_cfg();
     long long t0, el;
 
-    ths_route(f->srv, "/hang", &hang);
-    urls[0] = url(f, "/hang");
-    urls[1] = url(f, "/hang/again");
-    c.exchange_timeout_ms = 10000;
-    c.max_parallel = 1;              /* the second job never gets a turn */
-    c.deadline_ms = epoch_ms() + 600;
-    init_job(&j[0], urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
-    init_job(&j[1], urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
+    route_hanging(f, &hang, urls);
     t0 = mono_ms();
-    assert_int_equal(responder_http_run(j, 2, &c, f->p), APR_SUCCESS);
+    run_two_until_deadline(f, urls, j, &c, 600);
     el = mono_ms() - t0;
     assert_true(el < 600 + 1500);
     assert_int_equal(j[0].error, RESPONDER_HTTP_TIMEOUT);
@@ -543,17 +558,9 @@ static void test_deadline_reached_starts_nothing(void **state)
     responder_http_config c = default_cfg();
     int round;
 
-    ths_route(f->srv, "/hang", &hang);
-    urls[0] = url(f, "/hang");
-    urls[1] = url(f, "/hang/again");
-    c.exchange_timeout_ms = 10000;
-    c.max_parallel = 1;
+    route_hanging(f, &hang, urls);
     for (round = 0; round < 40; round++) {
-        ths_clear_requests(f->srv);
-        c.deadline_ms = epoch_ms() + 30;
-        init_job(&j[0], urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
-        init_job(&j[1], urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
-        assert_int_equal(responder_http_run(j, 2, &c, f->p), APR_SUCCESS);
+        run_two_until_deadline(f, urls, j, &c, 30);
         assert_int_equal(j[0].error, RESPONDER_HTTP_TIMEOUT);
         assert_true(j[0].attempts <= 1);
         assert_int_equal(j[1].error, RESPONDER_HTTP_TIMEOUT);
