@@ -88,6 +88,7 @@ typedef struct {
     apr_size_t der_len;
     long long next_update;
     long long retry_at;                 /* after a failed cache read */
+    int reloading;                      /* a thread is reading the cache */
 } os_local;
 
 /* Server-wide configuration and the runtime of one configuration cycle. */

@@ -279,6 +279,7 @@ static void os_local_reload(os_global *g, const os_cert *cert, os_local *loc,
         memcpy(der, rec.der, rec.der_len);
     }
     apr_thread_mutex_lock(g->locals_mutex);
+    loc->reloading = 0;
     if (der) {
         old = loc->der;
         loc->der = der;
@@ -305,9 +306,13 @@ int os_cache_serve(os_global *g, const os_cert *cert, conn_rec *c,
     int served = 0;
 
     apr_thread_mutex_lock(g->locals_mutex);
-    if (loc->gen != gen && now >= loc->retry_at) {
-        /* A newer record was announced: read it with the lock released,
-         * so no other handshake waits on the cache. */
+    if (loc->gen != gen && now >= loc->retry_at
+        && !(loc->reloading && loc->der)) {
+        /* A newer record was announced: one thread reads it, with the
+         * lock released so no handshake waits on the cache; the others
+         * meanwhile staple the copy they have (still valid: a refresh
+         * comes well before nextUpdate). Without a copy yet, each reads. */
+        loc->reloading = 1;
         apr_thread_mutex_unlock(g->locals_mutex);
         os_local_reload(g, cert, loc, gen, now);
         apr_thread_mutex_lock(g->locals_mutex);
