@@ -153,7 +153,6 @@ typedef struct {
     int host;
     const char *url;
     long timeout_ms;             /* what CURLOPT_TIMEOUT_MS got */
-    int until_deadline;          /* timeout_ms is what the deadline left */
     apr_size_t max;
     unsigned char *buf;          /* malloc'd, grows with the body */
     apr_size_t len, cap;
@@ -207,8 +206,14 @@ static long long deadline_left(const run_state *r)
 
 static int deadline_passed(const run_state *r)
 {
-    return cancelled(r) || r->deadline_reached
-           || (r->cfg->deadline_ms > 0 && deadline_left(r) <= 0);
+    return cancelled(r) || (r->cfg->deadline_ms > 0 && deadline_left(r) <= 0);
+}
+
+/* An exchange got less than the exchange timeout only when the deadline
+ * left less. */
+static int cut_to_deadline(const run_state *r, const xfer *x)
+{
+    return x->timeout_ms < r->timeout_ms;
 }
 
 static int is_http_url(const char *url)
@@ -322,8 +327,7 @@ static void slot_release(run_state *r, xfer *x)
 /* Sets up and adds one exchange. Returns NULL on success, else a cause (and
  * the slot is free again). */
 static const char *slot_start(run_state *r, xfer *x, int jobi,
-                              const char *url, int host, long timeout_ms,
-                              int until_deadline)
+                              const char *url, int host, long timeout_ms)
 {
     responder_http_job *job = &r->jobs[jobi];
     const responder_http_config *cfg = r->cfg;
@@ -336,7 +340,6 @@ static const char *slot_start(run_state *r, xfer *x, int jobi,
     x->host = -1;
     x->url = url;
     x->timeout_ms = timeout_ms;
-    x->until_deadline = until_deadline;
     x->max = r->max_size;
 
     x->easy = curl_easy_init();
@@ -441,7 +444,6 @@ static void job_advance(run_state *r, int jobi)
         const char *url, *why;
         xfer *x;
         long tmo = r->timeout_ms;
-        int until_deadline = 0;
 
         if (!job->urls || t->next >= job->nurls) {
             if (job->attempts == 0 && job->error == RESPONDER_HTTP_OK) {
@@ -472,10 +474,8 @@ static void job_advance(run_state *r, int jobi)
                 t->state = JOB_DONE;
                 return;
             }
-            if (left < tmo) {
+            if (left < tmo)
                 tmo = (long)left;
-                until_deadline = 1;
-            }
         }
         if (t->host < 0) {
             t->host = host_index(r, url);
@@ -495,7 +495,7 @@ static void job_advance(run_state *r, int jobi)
         x = free_slot(r);
         if (!x)
             return;
-        why = slot_start(r, x, jobi, url, t->host, tmo, until_deadline);
+        why = slot_start(r, x, jobi, url, t->host, tmo);
         t->next++;
         t->host = -1;
         if (why) {
@@ -556,8 +556,8 @@ static void slot_finish(run_state *r, xfer *x, CURLcode rc)
     case CURLE_OPERATION_TIMEDOUT:
         job_fail(r, job, RESPONDER_HTTP_TIMEOUT, url,
                  apr_psprintf(r->p, "timed out after %ld ms%s", x->timeout_ms,
-                              x->until_deadline ? " (deadline)" : ""));
-        if (x->until_deadline)
+                              cut_to_deadline(r, x) ? " (deadline)" : ""));
+        if (cut_to_deadline(r, x))
             r->deadline_reached = 1;
         break;
     case CURLE_FILESIZE_EXCEEDED:
@@ -707,7 +707,7 @@ apr_status_t responder_http_run(responder_http_job *jobs, int njobs,
             continue;        /* fill_slots ends the waiting jobs */
         }
         if (cfg->deadline_ms > 0) {
-            long long left = cfg->deadline_ms - now_ms();
+            long long left = deadline_left(&r);
             if (left < wait)
                 wait = (long)(left > 0 ? left : 0) + 1;
         }
