@@ -71,7 +71,7 @@ static apr_status_t os_carry_save(void *data)
  * on goes on, with its failure count, last result and backoff, as long as
  * this start found no newer response, so a restart does not reset the
  * backoff against a dead responder. */
-static int os_carry_restore_one(os_slot *slot, const os_slot *old)
+static void os_carry_restore_one(os_slot *slot, const os_slot *old)
 {
     os_slot cur;
     int k;
@@ -103,7 +103,6 @@ static int os_carry_restore_one(os_slot *slot, const os_slot *old)
         }
     }
     os_slot_end(slot);
-    return 1;
 }
 
 void os_carry_restore(os_global *g, server_rec *s)
@@ -119,7 +118,8 @@ void os_carry_restore(os_global *g, server_rec *s)
         const os_slot *old = apr_hash_get(carry->by_id, cert->id,
                                           (apr_ssize_t)cert->id_len);
         if (old) {
-            n += os_carry_restore_one(&g->slots[cert->index], old);
+            os_carry_restore_one(&g->slots[cert->index], old);
+            ++n;
         }
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0120)
