@@ -81,6 +81,25 @@ def _key_pem(key):
                              serialization.NoEncryption())
 
 
+def _ca_cert(cn, key, issuer_name, issuer_key, not_before, not_after, path_length):
+    """A CA certificate; self-signed when issuer_name is None."""
+    b = (x509.CertificateBuilder()
+         .subject_name(_name(cn))
+         .issuer_name(issuer_name or _name(cn))
+         .public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(not_before)
+         .not_valid_after(not_after)
+         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), True)
+         .add_extension(x509.KeyUsage(False, False, False, False, False,
+                                      True, True, False, False), True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False))
+    if issuer_name is not None:
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer_key.public_key()), False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
 def load_cert(path):
     with open(path, "rb") as f:
         return x509.load_pem_x509_certificate(f.read())
@@ -191,36 +210,11 @@ class PKI:
         nb = now - datetime.timedelta(hours=1)
 
         root_key = _rsa_key()
-        root = (x509.CertificateBuilder()
-                .subject_name(_name("Test Root CA"))
-                .issuer_name(_name("Test Root CA"))
-                .public_key(root_key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(nb)
-                .not_valid_after(now + datetime.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False,
-                                             True, True, False, False), True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-                    root_key.public_key()), False)
-                .sign(root_key, hashes.SHA256()))
-
+        root = _ca_cert("Test Root CA", root_key, None, root_key, nb,
+                        now + datetime.timedelta(days=3650), None)
         int_key = _rsa_key()
-        inter = (x509.CertificateBuilder()
-                 .subject_name(_name("Test Intermediate CA"))
-                 .issuer_name(root.subject)
-                 .public_key(int_key.public_key())
-                 .serial_number(x509.random_serial_number())
-                 .not_valid_before(nb)
-                 .not_valid_after(now + datetime.timedelta(days=3000))
-                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-                 .add_extension(x509.KeyUsage(False, False, False, False, False,
-                                              True, True, False, False), True)
-                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-                     int_key.public_key()), False)
-                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                     root_key.public_key()), False)
-                 .sign(root_key, hashes.SHA256()))
+        inter = _ca_cert("Test Intermediate CA", int_key, root.subject, root_key, nb,
+                         now + datetime.timedelta(days=3000), 0)
 
         _write(os.path.join(directory, "root.pem"), _pem(root))
         _write(os.path.join(directory, "root.key"), _key_pem(root_key), 0o600)
