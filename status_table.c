@@ -577,36 +577,61 @@ static void html_summary(status_buf *b, const status_report *r)
                       t->unserved, PLURAL(t->unserved));
 }
 
-void status_render_html(status_buf *b, const status_report *r, int tables)
+/* ?notable: the same fields, one definition list per certificate. */
+static void html_definition_lists(status_buf *b, const status_report *r)
 {
     int i, k;
 
-    status_buf_puts(b, "<hr />\n<h2 id=\"ocspstaple\">OCSP Stapling "
-                       "(mod_ocspstaple)</h2>\n");
-    if (tables) {
-        status_buf_puts(b, HTML_STYLE);
-    }
-    html_summary(b, r);
-    if (!tables) {
-        /* ?notable: the same fields, one definition list per certificate */
-        for (i = 0; i < r->ncerts; ++i) {
-            const status_cert *c = &r->certs[i];
-            status_buf_puts(b, "<dl class=\"ocspstaple\">\n");
-            for (k = 0; k < status_nfields; ++k) {
-                const status_field *f = &status_fields[k];
-                if (!f->title) {
-                    continue;
-                }
-                status_buf_puts(b, "<dt>");
-                status_buf_html(b, f->title);
-                status_buf_puts(b, "</dt><dd>");
-                html_value(b, f, c, r->now);
-                status_buf_puts(b, "</dd>\n");
+    for (i = 0; i < r->ncerts; ++i) {
+        const status_cert *c = &r->certs[i];
+        status_buf_puts(b, "<dl class=\"ocspstaple\">\n");
+        for (k = 0; k < status_nfields; ++k) {
+            const status_field *f = &status_fields[k];
+            if (!f->title) {
+                continue;
             }
-            status_buf_puts(b, "</dl>\n");
+            status_buf_puts(b, "<dt>");
+            status_buf_html(b, f->title);
+            status_buf_puts(b, "</dt><dd>");
+            html_value(b, f, c, r->now);
+            status_buf_puts(b, "</dd>\n");
         }
-        return;
+        status_buf_puts(b, "</dl>\n");
     }
+}
+
+static void html_row(status_buf *b, const status_cert *c, long long now)
+{
+    const char *st = status_state_name(c->state);
+    int k;
+
+    status_buf_printf(b, "<tr class=\"row-%s\" title=\"id ", st);
+    status_buf_html(b, c->id_hex ? c->id_hex : "");
+    status_buf_puts(b, "\">");
+    for (k = 0; k < status_nfields; ++k) {
+        const status_field *f = &status_fields[k];
+        if (!f->title) {
+            continue;
+        }
+        if (is_state(f)) {
+            status_buf_printf(b, "<td class=\"st st-%s\">", st);
+        }
+        else {
+            /* numbers right-aligned, times never broken */
+            status_buf_printf(b, "<td class=\"%s\">", f->css ? f->css
+                              : f->kind == STATUS_KIND_COUNT ? "n"
+                              : f->kind == STATUS_KIND_TIME ? "t" : "s");
+        }
+        html_value(b, f, c, now);
+        status_buf_puts(b, "</td>");
+    }
+    status_buf_puts(b, "</tr>\n");
+}
+
+static void html_table(status_buf *b, const status_report *r)
+{
+    int i, k;
+
     status_buf_puts(b, "<table class=\"ocspstaple\">\n<tr>");
     for (k = 0; k < status_nfields; ++k) {
         const status_field *f = &status_fields[k];
@@ -621,31 +646,25 @@ void status_render_html(status_buf *b, const status_report *r, int tables)
     }
     status_buf_puts(b, "</tr>\n");
     for (i = 0; i < r->ncerts; ++i) {
-        const status_cert *c = &r->certs[i];
-        const char *st = status_state_name(c->state);
-        status_buf_printf(b, "<tr class=\"row-%s\" title=\"id ", st);
-        status_buf_html(b, c->id_hex ? c->id_hex : "");
-        status_buf_puts(b, "\">");
-        for (k = 0; k < status_nfields; ++k) {
-            const status_field *f = &status_fields[k];
-            if (!f->title) {
-                continue;
-            }
-            if (is_state(f)) {
-                status_buf_printf(b, "<td class=\"st st-%s\">", st);
-            }
-            else {
-                /* numbers right-aligned, times never broken */
-                status_buf_printf(b, "<td class=\"%s\">", f->css ? f->css
-                                  : f->kind == STATUS_KIND_COUNT ? "n"
-                                  : f->kind == STATUS_KIND_TIME ? "t" : "s");
-            }
-            html_value(b, f, c, r->now);
-            status_buf_puts(b, "</td>");
-        }
-        status_buf_puts(b, "</tr>\n");
+        html_row(b, &r->certs[i], r->now);
     }
     status_buf_puts(b, "</table>\n");
+}
+
+void status_render_html(status_buf *b, const status_report *r, int tables)
+{
+    status_buf_puts(b, "<hr />\n<h2 id=\"ocspstaple\">OCSP Stapling "
+                       "(mod_ocspstaple)</h2>\n");
+    if (tables) {
+        status_buf_puts(b, HTML_STYLE);
+    }
+    html_summary(b, r);
+    if (tables) {
+        html_table(b, r);
+    }
+    else {
+        html_definition_lists(b, r);
+    }
 }
 
 /* ---- ?auto ------------------------------------------------------------------- */
