@@ -39,8 +39,21 @@ Modes:
   http500, garbage, truncated, trailing, trylater, internalerror,
   unauthorized, unknown, stranger, nokeyusage, expired, future, wrongcert,
   oversize, revoke-all   faulty answers (see _answer); oversize is a valid,
-               verifiable answer of about 84 KB (past the 64 KiB default cap)
+               verifiable answer of about 84 KB (past any allowed size cap)
+  padded       a genuine answer (builder's, correctly signed, options as
+               builder) padded in its certs list, which the signature does
+               not cover (anyone on the path can do that): pad_certs=N
+               copies of the intermediate, and/or pad_to=BYTES: the answer
+               is made that long with a filler certificate (exactly, or one
+               byte less where a DER length boundary makes it unreachable;
+               at least the unpadded size plus a few hundred bytes)
 Every option may also carry delay=S (seconds slept before answering).
+
+Each Hit records the uid that owns the client's socket (Hit.uid; the uid
+column of /proc/net/tcp or tcp6 for the connection seen from the client
+side, looked up when the connection is accepted; None when not found) and,
+once answered, the size of the answer sent (Hit.resp_size). status() lists
+both per serial ("uids", "resp_sizes").
 """
 
 import argparse
@@ -50,6 +63,7 @@ import json
 import os
 import socket
 import subprocess
+import struct
 import sys
 import tempfile
 import threading
@@ -71,7 +85,7 @@ FAULT_MODES = ("hang", "refuse", "http500", "garbage", "truncated", "trailing",
                "trylater", "internalerror", "unauthorized", "unknown",
                "stranger", "nokeyusage", "expired", "future", "wrongcert",
                "oversize", "revoke-all")
-MODES = ("openssl", "builder") + FAULT_MODES
+MODES = ("openssl", "builder", "padded") + FAULT_MODES
 # Modes whose answer must never be stapled.
 BAD_ANSWER_MODES = ("http500", "garbage", "truncated", "trailing", "trylater",
                     "internalerror", "unauthorized", "unknown", "stranger",
@@ -79,16 +93,66 @@ BAD_ANSWER_MODES = ("http500", "garbage", "truncated", "trailing", "trylater",
 
 
 class Hit:
-    __slots__ = ("time", "serial", "method", "path", "mode", "size")
+    __slots__ = ("time", "serial", "method", "path", "mode", "size", "uid",
+                 "resp_size")
 
-    def __init__(self, t, serial, method, path, mode, size):
+    def __init__(self, t, serial, method, path, mode, size, uid=None):
         self.time, self.serial, self.method = t, serial, method
         self.path, self.mode, self.size = path, mode, size
+        self.uid = uid            # owner of the client's socket (see peer_uid)
+        self.resp_size = None     # bytes of the answer body, once sent
 
     def __repr__(self):
-        return "<Hit %s %s serial=%s mode=%s>" % (
+        return "<Hit %s %s serial=%s mode=%s uid=%s>" % (
             self.method, time.strftime("%H:%M:%S", time.localtime(self.time)),
-            None if self.serial is None else "%X" % self.serial, self.mode)
+            None if self.serial is None else "%X" % self.serial, self.mode,
+            self.uid)
+
+
+def _proc_net_fields(ip, port):
+    """How /proc/net/tcp and /proc/net/tcp6 print the address ip:port (each
+    32-bit word of the address in host byte order, upper-case hex): the
+    forms a socket with that address may show, IPv4-mapped included."""
+    def words(raw):
+        return "".join("%08X" % struct.unpack("=I", raw[i:i + 4])[0]
+                       for i in range(0, len(raw), 4))
+    out = []
+    try:
+        v4 = socket.inet_pton(socket.AF_INET, ip)
+        out += [words(v4), words(b"\0" * 10 + b"\xff\xff" + v4)]
+    except OSError:
+        out.append(words(socket.inet_pton(socket.AF_INET6, ip)))
+    return ["%s:%04X" % (a, int(port)) for a in out]
+
+
+def peer_uid(client, server, tries=3):
+    """The uid owning the socket of a local TCP client: the line of
+    /proc/net/tcp or /proc/net/tcp6 whose local address is the client's
+    (ip, port) and whose remote address is the server's (ip, port) (the
+    connection seen from the client's side), uid column. None when no such
+    line is found (not a local client). One substring search per table,
+    so that a responder answering thousands of connections stays fast."""
+    needles = [" %s %s " % (c, s) for c in _proc_net_fields(*client[:2])
+               for s in _proc_net_fields(*server[:2])]
+    for attempt in range(tries):
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(table) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            for needle in needles:
+                i = text.find(needle)
+                if i < 0:
+                    continue
+                line = text[text.rfind("\n", 0, i) + 1:text.find("\n", i)]
+                cols = line.split()
+                try:
+                    return int(cols[7])
+                except (IndexError, ValueError):
+                    continue
+        time.sleep(0.01)
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -100,6 +164,13 @@ class _Server(ThreadingHTTPServer):
     # answers in parallel would see dropped SYNs (1 s retransmits) and
     # measure this responder rather than itself.
     request_queue_size = 1024
+
+    def handle_error(self, request, client_address):
+        # a client that stops reading (an answer cut off at its size cap)
+        # is not an error of the responder
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def get_request(self):
         # http.server writes headers and body separately: without
@@ -120,6 +191,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        try:
+            self.peer_uid = peer_uid(self.client_address,
+                                     self.connection.getsockname())
+        except OSError:
+            self.peer_uid = None
         if self.server.track:
             self.server.responder._track(self.connection, True)
 
@@ -184,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(serial, str):
                 serial = int(serial, 16)
             opts = dict(args.get("opts") or {})
-            for k in ("validity", "signer", "delay", "this_update_offset", "nmin"):
+            for k in ("validity", "signer", "delay", "this_update_offset", "nmin",
+                      "pad_certs", "pad_to"):
                 if k in args:
                     opts[k] = args[k]
             r.set_mode(args["mode"], serial=serial, **opts)
@@ -199,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             pass
         mode, opts = r.mode_for(serial)
-        r._record(Hit(time.time(), serial, method, self.path, mode, len(der)))
+        hit = Hit(time.time(), serial, method, self.path, mode, len(der),
+                  uid=getattr(self, "peer_uid", None))
+        r._record(hit)
         delay = float(opts.get("delay") or 0)
         if delay:
             r._release.wait(delay)
@@ -217,6 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a test bug: say so loudly, answer 500
             sys.stderr.write("ocsp_responder: %s: %r\n" % (mode, e))
             return self._reply(500, repr(e).encode(), "text/plain")
+        hit.resp_size = len(body)
         self._reply(200, body, "application/ocsp-response")
 
 
@@ -396,10 +476,12 @@ class Responder:
 
     def status(self):
         with self._lock:
-            per = {}
+            per, uids, sizes = {}, {}, {}
             for h in self._hits:
                 k = "none" if h.serial is None else "%X" % h.serial
                 per.setdefault(k, []).append(h.time)
+                uids.setdefault(k, []).append(h.uid)
+                sizes.setdefault(k, []).append(h.resp_size)
             return {
                 "port": self.port,
                 "mode": self._global[0], "opts": self._global[1],
@@ -407,6 +489,8 @@ class Responder:
                 "total": len(self._hits),
                 "counts": {k: len(v) for k, v in per.items()},
                 "times": per,
+                "uids": uids,
+                "resp_sizes": sizes,
             }
 
     # ---- answers -----------------------------------------------------------
@@ -429,6 +513,8 @@ class Responder:
             "validity", "signer", "this_update_offset")})
         if mode == "builder":
             return good
+        if mode == "padded":
+            return self.padded(req, opts)
         if mode == "truncated":
             return good[:len(good) // 2]
         if mode == "trailing":
@@ -468,8 +554,62 @@ class Responder:
             with open(respf, "rb") as f:
                 return f.read()
 
+    def padded(self, req, opts):
+        """Mode padded: the builder's genuine answer, its unsigned certs
+        list padded with pad_certs copies of the intermediate and, with
+        pad_to, one filler certificate sized so that the answer is exactly
+        pad_to bytes long."""
+        kw = {k: v for k, v in opts.items()
+              if k in ("validity", "signer", "this_update_offset")}
+        pad_certs = int(opts.get("pad_certs") or 0)
+        pad_to = int(opts.get("pad_to") or 0)
+        if not pad_to:
+            return self.build(req, pad_certs=pad_certs, **kw)
+        # The filler's size grows with its extension's length, by one byte
+        # per byte except where a DER length grows a byte: converge.
+        fill = 1
+        for _ in range(12):
+            extra = [self._filler_cert(fill)]
+            der = self.build(req, pad_certs=pad_certs, extra_certs=extra, **kw)
+            if len(der) == pad_to:
+                return der
+            fill += pad_to - len(der)
+            if fill < 1:
+                raise ValueError("pad_to=%d is less than the answer without "
+                                 "filler (%d bytes)" % (pad_to, len(der) - fill))
+        # a DER length boundary may make one size unreachable: take the
+        # nearest from below by shrinking the filler byte by byte
+        while len(der) > pad_to and fill > 1:
+            fill -= 1
+            der = self.build(req, pad_certs=pad_certs,
+                             extra_certs=[self._filler_cert(fill)], **kw)
+        return der
+
+    _fillers = {}
+
+    def _filler_cert(self, n):
+        """A self-signed certificate carrying a non-critical private
+        extension of n bytes (cached by n)."""
+        c = Responder._fillers.get(n)
+        if c is None:
+            from cryptography.hazmat.primitives.asymmetric import ec
+            k = ec.generate_private_key(ec.SECP256R1())
+            name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME,
+                                                 "padding")])
+            now = datetime.datetime.now(UTC)
+            c = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                 .public_key(k.public_key()).serial_number(x509.random_serial_number())
+                 .not_valid_before(now - datetime.timedelta(days=1))
+                 .not_valid_after(now + datetime.timedelta(days=30))
+                 .add_extension(x509.UnrecognizedExtension(
+                     x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"),
+                     b"\x04" + _der_len(n) + b"P" * n), False)
+                 .sign(k, hashes.SHA256()))
+            Responder._fillers[n] = c
+        return c
+
     def build(self, req, status=None, validity=3600, signer="delegated",
-              this_update_offset=0, answer_for=None, pad_certs=0):
+              this_update_offset=0, answer_for=None, pad_certs=0, extra_certs=()):
         """Signs an answer for the request with cryptography. status: None
         (from the index), 'good', 'revoked', 'unknown'. signer: 'delegated',
         'issuer', 'stranger', 'nokeyusage'. answer_for='other': the
@@ -510,7 +650,8 @@ class Responder:
         b = b.responder_id(ocsp.OCSPResponderEncoding.HASH, scert)
         certs = [] if signer == "issuer" else [scert]
         if pad_certs:
-            certs = certs + [p.cert("intermediate")] * pad_certs
+            certs = certs + [p.cert("intermediate")] * int(pad_certs)
+        certs = certs + list(extra_certs)
         if certs:
             b = b.certificates(certs)
         try:
@@ -519,6 +660,13 @@ class Responder:
         except x509.ExtensionNotFound:
             pass
         return b.sign(skey, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
 
 
 def main():

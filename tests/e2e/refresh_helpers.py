@@ -141,3 +141,91 @@ def tlsload_result(proc, timeout):
         raise AssertionError("tlsload printed no JSON (rc %s): %s %s"
                              % (proc.returncode, out, err))
     return json.loads(lines[-1]), err
+
+
+# ---- issues 8 and 9: acting as the User, process credentials, store records ----
+#
+#   as_user(argv, ...)             -> CompletedProcess: argv run as the User
+#                                     (setpriv: its uid, gid, groups)
+#   as_user_python(code, data)     -> CompletedProcess: /usr/bin/python3 -c
+#                                     code as the User, data as JSON on stdin
+#   user_ids(user)                 -> (uid, gid) of a user name
+#   proc_ids(pid)                  -> {"Uid": (r, e, s, fs), "Gid": (...),
+#                                     "Groups": (sorted)} from /proc, or None
+#   cert_id_hex(leaf)              -> hex SHA-1 of the leaf DER (store name)
+#   record_ocsp(buf)               -> the OCSP response inside a store file
+#                                     (cryptography OCSPResponse) or None
+
+import pwd as _pwd  # noqa: E402
+import sys as _sys  # noqa: E402
+
+from httpd_env import RUN_USER as _RUN_USER  # noqa: E402
+
+
+def as_user(argv, user=_RUN_USER, timeout=20, input=None, check=True):
+    """Runs argv as user, with the user's uid, primary gid and supplementary
+    groups (setpriv --init-groups), as httpd's children run. Raises on a
+    non-zero exit when check."""
+    cmd = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user,
+           "--init-groups", "--"] + list(argv)
+    cp = subprocess.run(cmd, input=input, capture_output=True, text=True,
+                        timeout=timeout)
+    if check and cp.returncode != 0:
+        raise AssertionError("as %s: %s exited %s: %s %s" % (
+            user, argv[:3], cp.returncode, cp.stdout[-2000:], cp.stderr[-2000:]))
+    return cp
+
+
+def as_user_python(code, data=None, user=_RUN_USER, timeout=20, check=True):
+    """/usr/bin/python3 -c code as user; data goes to its stdin as JSON."""
+    return as_user([_sys.executable if os.path.exists(_sys.executable)
+                    else "/usr/bin/python3", "-c", code], user=user,
+                   timeout=timeout, input=json.dumps(data), check=check)
+
+
+def user_ids(user=_RUN_USER):
+    pw = _pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def proc_ids(pid):
+    """Credentials of a live process from /proc/PID/status: Uid and Gid
+    (real, effective, saved, filesystem) and Groups (sorted); None when the
+    process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, val = line.partition(":")
+        if key in ("Uid", "Gid"):
+            out[key] = tuple(int(x) for x in val.split())
+        elif key == "Groups":
+            out[key] = tuple(sorted(int(x) for x in val.split()))
+        elif key == "State":
+            out[key] = val.strip()
+    return out
+
+
+def cert_id_hex(leaf):
+    """The certificate id of the store's file names: hex SHA-1 of the leaf."""
+    return hashlib.sha1(leaf_der(leaf)).hexdigest()
+
+
+def record_ocsp(buf):
+    """The OCSP response a store file carries (whatever the record's
+    framing): the first DER SEQUENCE inside buf that parses as an OCSP
+    response; None when there is none."""
+    from cryptography.x509 import ocsp as _ocsp
+    i = buf.find(b"\x30\x82")
+    while i >= 0:
+        n = int.from_bytes(buf[i + 2:i + 4], "big")
+        if i + 4 + n <= len(buf):
+            try:
+                return _ocsp.load_der_ocsp_response(buf[i:i + 4 + n])
+            except Exception:
+                pass
+        i = buf.find(b"\x30\x82", i + 1)
+    return None
