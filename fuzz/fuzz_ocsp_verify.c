@@ -10,7 +10,8 @@
  * Besides the sanitizers, it aborts when a documented promise breaks: the
  * result agrees with the return value and has a message, the OpenSSL error
  * queue is left empty, and an accepted response is good or revoked and inside
- * the window the parameters allow.
+ * the window the parameters allow (flagged "expired" exactly when only the
+ * grace let it in).
  *
  * FUZZ_VERBOSE=1 prints each input's verdict (to check the seeds). */
 #include <stdio.h>
@@ -36,6 +37,9 @@ static const ocsp_cert *cert = &fixed_cert;
 static X509 *issuer;
 static EVP_PKEY *issuer_key;
 static ocsp_verify_params params;
+/* The same with OCSPStapleServeExpired at its maximum (30 days): answers
+ * refused as expired are checked again with it. */
+static ocsp_verify_params params_grace;
 static int verbose;
 
 #define CHECK(cond)                                                         \
@@ -73,16 +77,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     ocsp_verify_params_default(&params);
     params.now = FUZZ_NOW;
+    params_grace = params;
+    params_grace.expired_grace = 30L * 86400;
     ERR_clear_error();
     return 0;
 }
 
 static ocsp_verify_error check(const unsigned char *der, size_t len,
+                               const ocsp_verify_params *vp,
                                const char *what, apr_pool_t *p)
 {
     ocsp_verify_result r, *res = &r;
-    ocsp_verify_error e = ocsp_verify_response(cert, der, len, &params, res,
-                                               p);
+    ocsp_verify_error e = ocsp_verify_response(cert, der, len, vp, res, p);
 
     if (verbose)
         fprintf(stderr, "  %-8s %-16s %s\n", what, ocsp_verify_error_name(e),
@@ -95,16 +101,17 @@ static ocsp_verify_error check(const unsigned char *der, size_t len,
         CHECK(res->responder_status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
         CHECK(res->cert_status == V_OCSP_CERTSTATUS_GOOD
               || res->cert_status == V_OCSP_CERTSTATUS_REVOKED);
-        CHECK(res->this_update <= params.now + params.skew);
+        CHECK(res->this_update <= vp->now + vp->skew);
         CHECK(res->next_update >= res->this_update);
-        CHECK(res->next_update >= params.now - params.skew);
-        CHECK(!res->expired);
+        CHECK(res->next_update >= vp->now - vp->skew - vp->expired_grace);
+        CHECK(res->expired == (res->next_update < vp->now - vp->skew));
+        CHECK(res->has_next_update || !res->expired);
         CHECK(res->has_next_update
               || res->next_update == res->this_update
-                                     + params.no_next_update_max_age);
+                                     + vp->no_next_update_max_age);
         CHECK(res->cert_status == V_OCSP_CERTSTATUS_REVOKED
               || (res->revocation_reason == -1 && res->revoked_at == 0));
-        CHECK(len <= params.max_size);
+        CHECK(len <= vp->max_size);
     }
     return e;
 }
@@ -139,14 +146,20 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
     apr_pool_t *p;
     unsigned char *signed_der = NULL;
     int signed_len = 0;
+    ocsp_verify_error e;
 
     if (apr_pool_create(&p, root_pool) != APR_SUCCESS)
         abort();
-    if (check(data, len, "as-is", p) == OCSP_VERIFY_SIGNATURE
-        && len <= params.max_size
+    e = check(data, len, &params, "as-is", p);
+    if (e == OCSP_VERIFY_SIGNATURE && len <= params.max_size
         && resign(data, len, &signed_der, &signed_len)) {
-        check(signed_der, (size_t)signed_len, "resigned", p);
+        e = check(signed_der, (size_t)signed_len, &params, "resigned", p);
+        if (e == OCSP_VERIFY_EXPIRED)
+            check(signed_der, (size_t)signed_len, &params_grace, "grace", p);
         OPENSSL_free(signed_der);
+    }
+    else if (e == OCSP_VERIFY_EXPIRED) {
+        check(data, len, &params_grace, "grace", p);
     }
     apr_pool_destroy(p);
     return 0;

@@ -226,6 +226,8 @@ NULL = b"\x05\x00"
 HASH_OIDS = {"sha1": "1.3.14.3.2.26", "sha256": "2.16.840.1.101.3.4.2.1",
              "sha384": "2.16.840.1.101.3.4.2.2",
              "sha512": "2.16.840.1.101.3.4.2.3",
+             "sha224": "2.16.840.1.101.3.4.2.4",
+             "sha3_256": "2.16.840.1.101.3.4.2.8",
              "md5": "1.2.840.113549.2.5"}
 OCSP_BASIC = "1.3.6.1.5.5.7.48.1.1"
 OCSP_NONCE = "1.3.6.1.5.5.7.48.1.2"
@@ -350,7 +352,7 @@ def verify_seeds(c, k):
     out["bad-stranger"] = by("stranger", [single(cid)], [c["stranger"]])
     out["bad-impostor"] = by("impostor", [single(cid)], [c["impostor"]])
     out["bad-root-signed"] = by("root", [single(cid)], [c["root"]])
-    for alg in ("sha256", "sha384", "sha512"):
+    for alg in ("sha224", "sha256", "sha384", "sha512", "sha3_256"):
         out["good-certid-" + alg] = by("issuer", [single(certid(leaf, iss,
                                                                 alg))])
     out["good-certid-sha1-no-params"] = by(
@@ -406,6 +408,11 @@ def verify_seeds(c, k):
         response_data([single(cid)], iss), 0, rtype="1.3.6.1.5.5.7.48.1.99")
     out["good-padded-certs"] = by("issuer", [single(cid)],
                                  [iss, c["root"]] + [c["stranger"]] * 8)
+    # Over OCSPStapleMaxResponseSize's default (65536 bytes), otherwise good.
+    n = (65536 - len(out["good-issuer"])) // len(
+        c["stranger"].public_bytes(serialization.Encoding.DER)) + 1
+    out["bad-too-large"] = by("issuer", [single(cid)], [c["stranger"]] * n)
+    assert len(out["bad-too-large"]) > 65536, len(out["bad-too-large"])
     return out
 
 
