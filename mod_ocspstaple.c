@@ -3,18 +3,22 @@
  * merging, hook registration and the two provider hooks. */
 #define OS_MODULE_FILE
 #include "mod_ocspstaple.h"
+#include "ocspstaple_staple.h"
+#include "ocspstaple_exchange.h"
+#include "ocspstaple_store.h"
+#include "ocspstaple_startup.h"
+#include "ocspstaple_carry.h"
+#include "ocspstaple_refresh.h"
+#include "ocspstaple_status.h"
 
 #include <http_main.h>
 #include <http_protocol.h>
 #include <ap_mpm.h>
 #include <mpm_common.h>
 #include <http_core.h>
-#include <util_mutex.h>
 #include <apr_strings.h>
 
 #include "config_values.h"
-
-#define OS_CACHE_MUTEX "ocspstaple-cache"
 
 static void *os_create_server_config(apr_pool_t *p, server_rec *s)
 {
@@ -31,7 +35,7 @@ static void *os_create_server_config(apr_pool_t *p, server_rec *s)
         refresh_policy_default(&g->policy);
         g->responder_timeout = 10;
         g->startup_timeout = 5;
-        g->max_response_size = 65536;
+        g->max_response_size = STAPLE_MAX_DER;
         g->certs_by_id = apr_hash_make(p);
         g->certs = apr_array_make(p, 16, sizeof(os_cert *));
         sc->g = g;
@@ -128,6 +132,16 @@ static const char *cmd_cache(cmd_parms *cmd, void *dc, const char *v)
             "mod_socache_%s before this line; loaded: %s)", name, name,
             *all ? all : "none"));
     }
+    if (strcmp(name, "shmcb")
+        && (((const ap_socache_provider_t *)ap_lookup_provider(
+                AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION))
+            ->flags & AP_SOCACHE_FLAG_NOTMPSAFE)) {
+        return bad_value(cmd, v, apr_psprintf(cmd->pool, "'%s' is a cache "
+            "of this host only, and responses already live in this host's "
+            "shared memory; use shmcb (the default, nothing shared), or "
+            "memcache:host:port or redis:host:port to share responses "
+            "between servers", name));
+    }
     g->cache_provider_name = name;
     g->cache_args = args;
     return NULL;
@@ -222,9 +236,12 @@ static const char *cmd_max_size(cmd_parms *cmd, void *dc, const char *v)
     if (!g) {
         return err;
     }
-    if ((why = cv_parse_bytes(v, 1024, 16L * 1024 * 1024, &n))) {
+    if ((why = cv_parse_bytes(v, 1024, STAPLE_MAX_DER, &n))) {
         return bad_value(cmd, v, apr_psprintf(cmd->pool,
-                         "%s; from 1024 bytes to 16m", why));
+                         "%s; from 1024 to %d bytes: a larger staple breaks "
+                         "TLS 1.2 handshakes with OpenSSL clients, which "
+                         "take a CertificateStatus message of at most 16384 "
+                         "bytes", why, STAPLE_MAX_DER));
     }
     g->max_response_size = (apr_size_t)n;
     return NULL;
@@ -295,7 +312,6 @@ static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                          apr_pool_t *ptemp)
 {
     os_observe_before_mod_ssl();
-    ap_mutex_register(pconf, OS_CACHE_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
     return OK;
 }
 
@@ -392,7 +408,7 @@ static int os_get_resp(server_rec *s, conn_rec *c, const char *id,
     if (!cert) {
         return DECLINED;
     }
-    os_cache_serve(g, cert, c, cb, userdata);
+    os_staple_serve(g, cert, c, cb, userdata);
     return OK;
 }
 
@@ -400,11 +416,9 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
 {
     os_global *g = os_conf(s)->g;
-    apr_status_t rv;
 
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG
         || ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) {
-        g->dry_run = 1;
         return OK;
     }
     if (g->certs->nelts == 0) {
@@ -412,15 +426,20 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "no certificates to staple");
         return OK;
     }
-    if ((rv = responder_http_global_init()) != APR_SUCCESS
-        || (rv = os_cache_post_config(g, pconf, ptemp, s)) != APR_SUCCESS
-        || (rv = os_store_prepare(g, pconf, s)) != APR_SUCCESS) {
+    /* As root: shared memory, the cache provider's instance (no connection
+     * yet) and the store directory. Everything that reads a file in the
+     * store, a responder's or a cache's bytes runs in the helper, as the
+     * User (design section 4.0). */
+    if (responder_http_global_init() != APR_SUCCESS
+        || os_staple_post_config(g, pconf, s) != APR_SUCCESS
+        || os_exchange_create(g, pconf, ptemp, s) != APR_SUCCESS) {
         return !OK;
     }
-    os_prefetch(g, ptemp, s);
+    os_store_prepare(g, pconf, s);
+    os_startup_run(g, ptemp, s);
     os_carry_restore(g, s);
     os_carry_register(g, pconf, s);
-    if ((rv = os_refresh_start(g, pconf, s)) != APR_SUCCESS) {
+    if (os_refresh_start(g, pconf, s) != APR_SUCCESS) {
         return !OK;
     }
     return OK;
@@ -430,7 +449,7 @@ static void os_child_init(apr_pool_t *p, server_rec *s)
 {
     os_global *g = os_conf(s)->g;
     if (g && g->slots) {
-        os_cache_child_init(g, p, s);
+        os_staple_child_init(g, p, s);
         os_refresh_child_init(g, p);
     }
 }

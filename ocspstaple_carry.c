@@ -3,9 +3,12 @@
  * store and the socache, but the counters and an ongoing outage would not.
  * Like mod_status's counters, ours carry over: when pconf goes, the parent
  * copies every slot into process-lifetime memory, and the next generation
- * takes them back by certificate id after its prefetch. A full stop ends
- * the process and with it the copy. */
-#include "mod_ocspstaple.h"
+ * takes them back by certificate id after its start-up work. A full stop
+ * ends the process and with it the copy. Every child can write the slots:
+ * the parent copies their numbers (os_slot_read ends the one string) and
+ * never the response bytes. */
+#include "ocspstaple_carry.h"
+#include "ocspstaple_staple.h"
 
 #include <string.h>
 #include <apr_atomic.h>

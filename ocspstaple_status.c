@@ -3,7 +3,8 @@
  * refresh on demand by POST) and the ocspstaple-metrics handler
  * (Prometheus). Every number comes from the shared slots, so whichever
  * child answers, the answer is the same. Rendering is in status_table.c. */
-#include "mod_ocspstaple.h"
+#include "ocspstaple_status.h"
+#include "ocspstaple_staple.h"
 #include "status_table.h"
 
 #include <string.h>

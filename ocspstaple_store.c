@@ -1,17 +1,29 @@
-/* The persistent copy of every verified response: one file per certificate
- * in OCSPStapleStore, written atomically (temporary file, fsync, rename)
- * and owned by the User the refreshing child runs as. */
-#include "mod_ocspstaple.h"
+/* The store (ocspstaple_store.h). The directory belongs to the User: every
+ * name in it may be a link, a FIFO or a directory that a process running
+ * as the User put there. So the parent, as root, does nothing inside it,
+ * and the workers open files with O_NOFOLLOW | O_NONBLOCK, check with
+ * fstat that they are regular and small, and create temporary files with
+ * unpredictable names, exclusively. */
+#include "ocspstaple_store.h"
+#include "ocspstaple_staple.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
-#include <mod_unixd.h>
 #include <unixd.h>
 
 #define OS_STORE_SUFFIX ".ocsp"
+#define OS_STORE_TMP OS_STORE_SUFFIX ".tmp"
+/* Temporary files older than this are a crash's leftovers. */
+#define OS_STORE_TMP_MAX_AGE 3600
+#define OS_STORE_DIR_MODE 0750
 
 static const char *os_store_path(os_global *g, const os_cert *cert,
                                  apr_pool_t *p)
@@ -20,20 +32,67 @@ static const char *os_store_path(os_global *g, const os_cert *cert,
                        NULL);
 }
 
-/* As root (the parent at start), hand files to the User so the refreshing
- * child can replace them later. */
-static void os_store_chown(const char *path)
+/* ---- the directory (parent, root) ------------------------------------- */
+
+static int os_dir_is_empty(int fd)
 {
-    if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
-        if (chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id)) {
-            /* reported by the write that follows, if it matters */
+    int dup_fd = dup(fd), empty = 1;
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    struct dirent *e;
+    if (!d) {
+        if (dup_fd >= 0) {
+            close(dup_fd);
+        }
+        return 0;
+    }
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
         }
     }
+    closedir(d);
+    return empty;
 }
 
-apr_status_t os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
+/* Takes an open directory for the store: the User's already, or handed to
+ * it when this start created it or it is root's and empty (mkdir by an
+ * operator). Anything else is not ours to give away: a typo such as
+ * "OCSPStapleStore /etc" must not chown /etc. NULL or why not. */
+static const char *os_store_adopt_dir(int fd, int created, apr_pool_t *p)
 {
+    struct stat st;
+    uid_t uid = ap_unixd_config.user_id;
+    gid_t gid = ap_unixd_config.group_id;
+
+    if (fstat(fd, &st) != 0) {
+        return apr_psprintf(p, "cannot stat it (%s)", strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return "it is not a directory";
+    }
+    if (geteuid() != 0 || uid == 0 || st.st_uid == uid) {
+        return NULL;
+    }
+    if (!created && !(st.st_uid == 0 && os_dir_is_empty(fd))) {
+        return apr_psprintf(p, "it belongs to uid %ld and is not empty; "
+                            "the module hands only a new or empty "
+                            "directory to the User (chown it to %s)",
+                            (long)st.st_uid, ap_unixd_config.user_name);
+    }
+    if (fchown(fd, uid, gid) != 0 || fchmod(fd, OS_STORE_DIR_MODE) != 0) {
+        return apr_psprintf(p, "cannot hand it to the User (%s)",
+                            strerror(errno));
+    }
+    return NULL;
+}
+
+void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
+{
+    const char *parent, *why = NULL;
+    int fd, created;
     apr_status_t rv;
+
     if (!g->store_set) {
         /* httpd 2.4 has no state directory of its own; this mirrors the
          * DefaultStateDir of later versions. Debian's ocspstaple.conf names
@@ -41,26 +100,72 @@ apr_status_t os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
         g->store_dir = ap_server_root_relative(p, "state/ocspstaple");
     }
     if (!g->store_dir) {
-        return APR_SUCCESS;
+        return;
     }
-    rv = apr_dir_make_recursive(g->store_dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
-                                | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
-                                | APR_FPROT_GEXECUTE, p);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, OSLOG(0020)
-                     "OCSPStapleStore %s: cannot create the directory; "
-                     "responses will not survive a restart", g->store_dir);
+    /* The levels above are root's and must let the User through. */
+    parent = apr_pstrndup(p, g->store_dir, (apr_size_t)(strrchr(g->store_dir,
+                          '/') - g->store_dir));
+    if (*parent) {
+        rv = apr_dir_make_recursive(parent, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                    | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                    | APR_FPROT_GEXECUTE | APR_FPROT_WREAD
+                                    | APR_FPROT_WEXECUTE, p);
+        if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
+            why = apr_psprintf(p, "cannot create %s", parent);
+        }
+    }
+    created = !why && mkdir(g->store_dir, OS_STORE_DIR_MODE) == 0;
+    if (!why && !created && errno != EEXIST) {
+        why = apr_psprintf(p, "cannot create it (%s)", strerror(errno));
+    }
+    if (!why) {
+        fd = open(g->store_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                  | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            why = errno == ELOOP ? "it is a symbolic link"
+                  : apr_psprintf(p, "cannot open it (%s)", strerror(errno));
+        }
+        else {
+            why = os_store_adopt_dir(fd, created, p);
+            close(fd);
+        }
+    }
+    if (why) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OSLOG(0020)
+                     "OCSPStapleStore %s: %s; responses will not survive a "
+                     "restart", g->store_dir, why);
         g->store_dir = NULL;
-        return APR_SUCCESS;
     }
-    os_store_chown(g->store_dir);
-    return APR_SUCCESS;
+}
+
+/* ---- files (workers, as the User) ---------------------------------------- */
+
+static void os_store_health(os_global *g, const os_cert *cert, const char *path,
+                            apr_status_t rv)
+{
+    if (rv != APR_SUCCESS) {
+        apr_atomic_inc32(&g->stats->store_errors);
+        if (!g->store_failing) {
+            g->store_failing = 1;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, g->s, OSLOG(0021)
+                         "%s: cannot write the store file %s; the response "
+                         "is served but will not survive a restart (logged "
+                         "once until a write succeeds)", cert->info->subject,
+                         path);
+        }
+    }
+    else if (g->store_failing) {
+        g->store_failing = 0;
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g->s, OSLOG(0023)
+                     "store %s: writing works again", g->store_dir);
+    }
 }
 
 apr_status_t os_store_write(os_global *g, const os_cert *cert,
                             const staple_record *rec, apr_pool_t *p)
 {
-    const char *path, *tmp;
+    const char *path;
+    char *tmp;
     unsigned char *buf;
     apr_size_t len;
     apr_file_t *f = NULL;
@@ -70,14 +175,16 @@ apr_status_t os_store_write(os_global *g, const os_cert *cert,
         return APR_SUCCESS;
     }
     path = os_store_path(g, cert, p);
-    tmp = apr_psprintf(p, "%s.tmp%ld", path, (long)getpid());
+    tmp = apr_pstrcat(p, path, ".tmpXXXXXX", NULL);
     if ((rv = staple_record_encode(rec, &buf, &len, p)) != APR_SUCCESS) {
         goto done;
     }
-    rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_TRUNCATE | APR_FOPEN_BINARY,
-                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
+    /* mkstemp: O_EXCL, mode 0600, a name nobody can plant a link at. */
+    rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_READ
+                         | APR_FOPEN_WRITE | APR_FOPEN_EXCL
+                         | APR_FOPEN_BINARY, p);
     if (rv != APR_SUCCESS) {
+        tmp = NULL;
         goto done;
     }
     if ((rv = apr_file_write_full(f, buf, len, NULL)) != APR_SUCCESS
@@ -86,21 +193,18 @@ apr_status_t os_store_write(os_global *g, const os_cert *cert,
     }
     rv = apr_file_close(f);
     f = NULL;
-    if (rv != APR_SUCCESS) {
-        goto done;
+    if (rv == APR_SUCCESS) {
+        /* Replaces whatever the name is (a link is replaced, not followed). */
+        rv = apr_file_rename(tmp, path, p);
     }
-    os_store_chown(tmp);
-    rv = apr_file_rename(tmp, path, p);
 done:
     if (f) {
         apr_file_close(f);
     }
-    if (rv != APR_SUCCESS) {
+    if (rv != APR_SUCCESS && tmp) {
         apr_file_remove(tmp, p);
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, g->s, OSLOG(0021)
-                     "%s: cannot write the store file %s", cert->info->subject,
-                     path);
     }
+    os_store_health(g, cert, path, rv);
     return rv;
 }
 
@@ -109,42 +213,64 @@ static apr_status_t os_store_read_path(os_global *g, const char *path,
                                        staple_record *rec, apr_pool_t *p,
                                        const char **why)
 {
-    apr_file_t *f = NULL;
-    apr_finfo_t fi;
+    apr_size_t cap = g->max_response_size + STAPLE_RECORD_MAX_OVERHEAD, got = 0;
     unsigned char *buf;
-    apr_size_t len;
-    apr_status_t rv;
+    struct stat st;
+    apr_status_t rv = APR_SUCCESS;
+    int fd;
 
     *why = NULL;
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p);
-    if (rv != APR_SUCCESS) {
-        if (!APR_STATUS_IS_ENOENT(rv)) {
-            *why = apr_psprintf(p, "cannot open %s", path);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+        if (errno == ELOOP) {
+            *why = apr_psprintf(p, "%s is a symbolic link", path);
+        }
+        else if (errno != ENOENT) {
+            *why = apr_psprintf(p, "cannot open %s (%s)", path,
+                                strerror(errno));
         }
         return rv;
     }
-    if ((rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f)) != APR_SUCCESS) {
+    if (fstat(fd, &st) != 0) {
+        rv = APR_FROM_OS_ERROR(errno);
         *why = apr_psprintf(p, "cannot stat %s", path);
-        goto done;
     }
-    if (fi.size <= 0 || (apr_size_t)fi.size > g->max_response_size + 256) {
+    else if (!S_ISREG(st.st_mode)) {
+        rv = APR_EINVAL;
+        *why = apr_psprintf(p, "%s is not a regular file (%s)", path,
+                            S_ISDIR(st.st_mode) ? "a directory"
+                            : S_ISFIFO(st.st_mode) ? "a FIFO"
+                            : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                            ? "a device" : "a socket or other");
+    }
+    else if (st.st_size <= 0 || (apr_size_t)st.st_size > cap) {
+        rv = APR_EINVAL;
         *why = apr_psprintf(p, "%s has an implausible size (%ld bytes)", path,
-                            (long)fi.size);
-        rv = APR_EINVAL;
-        goto done;
+                            (long)st.st_size);
     }
-    len = (apr_size_t)fi.size;
-    buf = apr_palloc(p, len);
-    if ((rv = apr_file_read_full(f, buf, len, NULL)) != APR_SUCCESS) {
-        *why = apr_psprintf(p, "cannot read %s", path);
-        goto done;
+    else {
+        buf = apr_palloc(p, (apr_size_t)st.st_size);
+        while (got < (apr_size_t)st.st_size) {
+            ssize_t n = read(fd, buf + got, (apr_size_t)st.st_size - got);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                break;
+            }
+            got += (apr_size_t)n;
+        }
+        if (got != (apr_size_t)st.st_size) {
+            rv = APR_EINVAL;
+            *why = apr_psprintf(p, "cannot read %s", path);
+        }
+        else if ((*why = staple_record_decode(rec, buf, got))) {
+            *why = apr_psprintf(p, "%s: %s", path, *why);
+            rv = APR_EINVAL;
+        }
     }
-    if ((*why = staple_record_decode(rec, buf, len))) {
-        *why = apr_psprintf(p, "%s: %s", path, *why);
-        rv = APR_EINVAL;
-    }
-done:
-    apr_file_close(f);
+    close(fd);
     return rv;
 }
 
@@ -169,8 +295,6 @@ apr_status_t os_store_read(os_global *g, const os_cert *cert,
     return rv;
 }
 
-/* Removes files of certificates no longer configured once their responses
- * can no longer be served, and temporary files left by a crash. */
 void os_store_sweep(os_global *g, apr_pool_t *p, long long now)
 {
     apr_dir_t *dir;
@@ -182,16 +306,24 @@ void os_store_sweep(os_global *g, apr_pool_t *p, long long now)
         return;
     }
     apr_pool_create(&fp, p);
-    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_MTIME | APR_FINFO_TYPE,
-                        dir) == APR_SUCCESS) {
+    /* APR_FINFO_TYPE from the directory entry (or lstat): a link is a link. */
+    for (;;) {
         const char *path, *dot;
-        if (fi.filetype != APR_REG || !fi.name) {
+        struct stat st;
+        apr_status_t rv = apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE
+                                       | APR_FINFO_LINK, dir);
+        if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
+            break;
+        }
+        if (!(fi.valid & APR_FINFO_TYPE) || fi.filetype != APR_REG
+            || !fi.name) {
             continue;
         }
         apr_pool_clear(fp);
         path = apr_pstrcat(fp, g->store_dir, "/", fi.name, NULL);
-        if (strstr(fi.name, OS_STORE_SUFFIX ".tmp")) {
-            if (apr_time_sec(fi.mtime) + 3600 < now) {
+        if (strstr(fi.name, OS_STORE_TMP)) {
+            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)
+                && (long long)st.st_mtime + OS_STORE_TMP_MAX_AGE < now) {
                 removed += apr_file_remove(path, fp) == APR_SUCCESS;
             }
             continue;
@@ -207,7 +339,8 @@ void os_store_sweep(os_global *g, apr_pool_t *p, long long now)
             if (os_store_read_path(g, path, &rec, fp, &why) == APR_SUCCESS
                 && !apr_hash_get(g->certs_by_id, rec.id,
                                  (apr_ssize_t)rec.id_len)
-                && rec.next_update + g->serve_expired < now
+                && staple_servable_until(rec.next_update, g->serve_expired)
+                   < now
                 && apr_file_remove(path, fp) == APR_SUCCESS) {
                 ++removed;
             }

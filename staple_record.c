@@ -8,6 +8,8 @@
  * truncated or padded file is refused. */
 static const unsigned char MAGIC[4] = { 'O', 'S', 'R', '1' };
 #define FIXED_LEN (4 + 1 + 1 + 2 + 8 + 8 + 8 + 1)
+typedef char fixed_len_matches_header[
+    FIXED_LEN + STAPLE_RECORD_MAX_ID + 4 == STAPLE_RECORD_MAX_OVERHEAD ? 1 : -1];
 
 static unsigned char *put_u64(unsigned char *b, unsigned long long v)
 {

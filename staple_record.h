@@ -8,6 +8,9 @@
 #include <apr_pools.h>
 
 #define STAPLE_RECORD_MAX_ID 64
+/* The most a record adds to its response: the fixed header, the longest
+ * id and the response's length field. */
+#define STAPLE_RECORD_MAX_OVERHEAD (33 + STAPLE_RECORD_MAX_ID + 4)
 
 /* A revoked answer was seen for this certificate: good is never taken again. */
 #define STAPLE_FLAG_REVOKED_SEEN 0x0001

@@ -37,7 +37,7 @@ REJECT_REASON = {
     "expired": ("verification", r"nextUpdate .* in the past"),
     "future": ("verification", r"thisUpdate .* in the future"),
     "wrongcert": ("verification", r"no SingleResponse for this certificate"),
-    "oversize": ("too_large", r"larger than 65536"),
+    "oversize": ("too_large", r"larger than 16380"),
 }
 
 
@@ -320,7 +320,7 @@ SERVER_WIDE = [
     ("OCSPStapleResponderTimeout", "10"),
     ("OCSPStapleStartupTimeout", "5"),
     ("OCSPStapleProxy", "http://127.0.0.1:9"),
-    ("OCSPStapleMaxResponseSize", "65536"),
+    ("OCSPStapleMaxResponseSize", "16380"),
     ("OCSPStapleServeExpired", "off"),
 ]
 

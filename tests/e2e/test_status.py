@@ -548,16 +548,19 @@ def test_counters_move_with_handshakes(pki, responder, new_httpd, expect_log):
         return prom_value(after, name, **labels) - prom_value(before, name, **labels)
 
     assert delta("ocspstaple_certificate_staples_served_total", id=rsa) == 5
-    assert delta("ocspstaple_certificate_handshakes_unstapled_total", id=noaia) == 3
+    # Unstapled means "should have had a staple and did not": a certificate
+    # without an OCSP URL never counts (issue 11: the README's alert on
+    # this counter must not fire for such a vhost).
+    assert delta("ocspstaple_certificate_handshakes_unstapled_total", id=noaia) == 0
     assert delta("ocspstaple_certificate_handshakes_unstapled_total", id=rsa) == 0
     assert delta("ocspstaple_staples_served_total") == 6       # 5 rsa + 1 revoked
-    assert delta("ocspstaple_handshakes_unstapled_total") == 3
+    assert delta("ocspstaple_handshakes_unstapled_total") == 0
     totals, certs = parse_auto(env.server_status(auto=True))
-    assert totals["Served"] == "6" and totals["Unserved"] == "3"
+    assert totals["Served"] == "6" and totals["Unserved"] == "0"
     assert by_serial(certs, "Serial", pki.leaf("rsa"))["Served"] == "5"
-    assert by_serial(certs, "Serial", pki.leaf("noaia"))["Unserved"] == "3"
+    assert by_serial(certs, "Serial", pki.leaf("noaia"))["Unserved"] == "0"
     doc = status_json(env)
-    assert (doc["totals"]["served"], doc["totals"]["unserved"]) == (6, 3)
+    assert (doc["totals"]["served"], doc["totals"]["unserved"]) == (6, 0)
 
 
 def test_failed_fetch_counts_as_fetch_error(pki, responder, env, expect_log):
@@ -649,7 +652,10 @@ def test_counters_and_outage_carried_across_restarts(pki, responder, new_httpd, 
         assert miss["failures"] >= miss0["failures"] + 1, (how, miss0, miss)
         assert miss["fetch_errors"] >= miss0["fetch_errors"] + 1, (how, miss0, miss)
         assert miss["errors_network"] >= miss0["errors_network"] + 1, (how, miss)
-        assert miss["last_result"] == miss0["last_result"] != "ok", (how, miss)
+        # the same failure (its timing, "after N ms", may differ)
+        assert (re.sub(r"after \d+ ms", "", miss["last_result"])
+                == re.sub(r"after \d+ ms", "", miss0["last_result"])
+                != "ok"), (how, miss)
         assert doc["totals"]["served"] == before["totals"]["served"], how
         miss0 = miss
     assert responder.count(rsa.serial) == hits

@@ -1,0 +1,36 @@
+/* Getting responses, for the two workers (the start-up helper and the
+ * background refresher), both running as the User: from the store, from
+ * the shared cache, from the responders. Everything that arrives is
+ * verified, handed to the staple unit, then written to the store and
+ * offered to the shared cache: one way, never back (design section 2). */
+#ifndef OCSPSTAPLE_FETCH_H
+#define OCSPSTAPLE_FETCH_H
+
+#include "mod_ocspstaple.h"
+
+long long os_now(void);
+double os_random(void);
+const char *os_time_str(apr_pool_t *p, long long t);
+
+/* Loads cert's response from the store if it verifies and may be served.
+ * quiet: a file that is missing or bad is not logged (already was). */
+int os_load_from_store(os_global *g, os_cert *cert, long long now, int quiet,
+                       apr_pool_t *p);
+
+/* Adopts a fresher verified response that another server put into the
+ * shared cache. */
+int os_adopt_from_exchange(os_global *g, os_cert *cert, long long now,
+                           apr_pool_t *p);
+
+/* Asks the responders for all of certs at once, until deadline_ms (epoch
+ * milliseconds) or *cancel; installs what verifies. Returns how many. */
+int os_fetch_batch(os_global *g, os_cert **certs, int n,
+                   long exchange_timeout_ms, long long deadline_ms,
+                   volatile apr_uint32_t *cancel, apr_pool_t *p);
+
+/* The start-up work, in the helper: store, shared cache, then responders
+ * in parallel for what is still missing, bounded by the start-up timeout;
+ * then one summary line. */
+void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p);
+
+#endif

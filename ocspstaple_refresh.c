@@ -1,0 +1,258 @@
+/* The background refresher (ocspstaple_refresh.h). */
+#include "ocspstaple_refresh.h"
+#include "ocspstaple_staple.h"
+#include "ocspstaple_store.h"
+#include "ocspstaple_fetch.h"
+#include "ocspstaple_exchange.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <apr_strings.h>
+#include <apr_atomic.h>
+#include <apr_optional.h>
+#include <mod_watchdog.h>
+
+#define OS_WATCHDOG_NAME "ocspstaple"
+/* The watchdog ticks every second: refresh times have second resolution. */
+#define OS_TICK apr_time_from_sec(1)
+/* How often files of certificates no longer configured are looked for
+ * (at the refresher's start, then hourly). */
+#define OS_SWEEP_SECONDS 3600
+
+typedef struct {
+    int failures;
+    long long retry_at;
+    int probing;                  /* a probe was chosen this tick */
+} os_responder_state;
+
+struct os_refresher {
+    os_global *g;
+    apr_pool_t *pool;             /* the watchdog child's, for state */
+    apr_hash_t *responders;       /* first URL -> os_responder_state */
+    unsigned char *store_tried;   /* per certificate: read the store once */
+    long long last_sweep;
+    volatile apr_uint32_t stop;   /* the child is exiting */
+    volatile apr_uint32_t busy;   /* a tick is running */
+};
+typedef struct os_refresher os_refresher;
+
+static os_responder_state *os_responder(os_refresher *r, const os_cert *cert)
+{
+    const char *url = APR_ARRAY_IDX(cert->urls, 0, const char *);
+    os_responder_state *st = apr_hash_get(r->responders, url,
+                                          APR_HASH_KEY_STRING);
+    if (!st) {
+        st = apr_pcalloc(r->pool, sizeof(*st));
+        apr_hash_set(r->responders, apr_pstrdup(r->pool, url),
+                     APR_HASH_KEY_STRING, st);
+    }
+    return st;
+}
+
+/* Logs, once, that a staple was lost at expiry. */
+static void os_check_expiry(os_global *g, long long now, apr_pool_t *p)
+{
+    int i;
+    for (i = 0; i < g->certs->nelts; ++i) {
+        os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
+        os_slot *slot = &g->slots[i];
+        if (slot->cert_status >= 0 && !(slot->flags & OS_SLOT_EXPIRY_LOGGED)
+            && staple_servable_until(slot->next_update, g->serve_expired)
+               < now) {
+            os_slot_begin(slot);
+            slot->flags |= OS_SLOT_EXPIRY_LOGGED;
+            os_slot_end(slot);
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, g->s, OSLOG(0081)
+                         "%s (serial %s): the OCSP response expired at %s "
+                         "and no new one could be fetched (%s); handshakes "
+                         "get no staple until the responder answers",
+                         cert->info->subject, cert->info->serial_hex,
+                         os_time_str(p, staple_servable_until(
+                                        slot->next_update, g->serve_expired)),
+                         slot->last_result);
+        }
+    }
+}
+
+static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
+{
+    os_global *g = r->g;
+    long long now = os_now();
+    os_cert **due = apr_pcalloc(p, sizeof(os_cert *)
+                                   * (apr_size_t)g->certs->nelts);
+    int i, n = 0, max_urls = 1;
+
+    for (i = 0; i < g->certs->nelts; ++i) {
+        os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
+        os_slot *slot = &g->slots[i];
+        int asked = apr_atomic_xchg32(&slot->refresh_requested, 0) != 0;
+        os_responder_state *rs;
+        if (cert->urls->nelts == 0) {
+            continue;
+        }
+        if (!asked && slot->next_refresh > now) {
+            continue;
+        }
+        if (!r->store_tried[i]) {
+            /* A response the start-up helper did not get to (it overran
+             * its time) may be in the store: no responder needed. */
+            os_slot cur;
+            staple_state st;
+            r->store_tried[i] = 1;
+            os_slot_read(slot, &cur);
+            st = os_slot_state(&cur);
+            if (!staple_servable(&st, now, g->serve_expired)
+                && os_load_from_store(g, cert, now, 1, p)) {
+                continue;
+            }
+        }
+        rs = os_responder(r, cert);
+        if (!asked && rs->failures > 0) {
+            /* This responder is failing: one probe certificate at the
+             * responder's own backoff pace, not one request per
+             * certificate; the others follow once it answers. */
+            if (rs->retry_at > now || rs->probing) {
+                continue;
+            }
+            rs->probing = 1;
+        }
+        if (!asked && os_adopt_from_exchange(g, cert, now, p)) {
+            continue;
+        }
+        if (cert->urls->nelts > max_urls) {
+            max_urls = cert->urls->nelts;
+        }
+        due[n++] = cert;
+    }
+    if (n > 0) {
+        long long deadline = (now + g->responder_timeout * max_urls + 1) * 1000;
+        apr_hash_index_t *hi;
+        os_fetch_batch(g, due, n, g->responder_timeout * 1000, deadline,
+                       &r->stop, p);
+        /* Per responder: all its certificates failed this round means the
+         * responder is down; back off for all of them together. */
+        for (hi = apr_hash_first(p, r->responders); hi; hi = apr_hash_next(hi)) {
+            os_responder_state *rs = apr_hash_this_val(hi);
+            const char *url = apr_hash_this_key(hi);
+            int tried = 0, failed = 0;
+            for (i = 0; i < n; ++i) {
+                if (!strcmp(APR_ARRAY_IDX(due[i]->urls, 0, const char *), url)) {
+                    ++tried;
+                    failed += g->slots[due[i]->index].failures > 0;
+                }
+            }
+            rs->probing = 0;
+            if (!tried) {
+                continue;
+            }
+            if (failed == tried) {
+                rs->failures++;
+                rs->retry_at = refresh_retry(&g->policy, now, rs->failures, 0,
+                                             os_random());
+            }
+            else if (rs->failures > 0) {
+                /* It answers again: certificates waiting out their own
+                 * backoff for it need not wait any longer. */
+                int j;
+                rs->failures = 0;
+                rs->retry_at = 0;
+                for (j = 0; j < g->certs->nelts; ++j) {
+                    os_cert *c = APR_ARRAY_IDX(g->certs, j, os_cert *);
+                    if (c->urls->nelts > 0 && g->slots[j].failures > 0
+                        && !strcmp(APR_ARRAY_IDX(c->urls, 0, const char *),
+                                   url)) {
+                        g->slots[j].next_refresh = now;
+                    }
+                }
+            }
+        }
+    }
+    if (now - r->last_sweep >= OS_SWEEP_SECONDS) {
+        r->last_sweep = now;
+        os_store_sweep(g, p, now);
+    }
+    os_check_expiry(g, now, p);
+    apr_atomic_inc32(&g->stats->refresher_ticks);
+}
+
+static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
+{
+    os_refresher *r = (os_refresher *)data;
+    switch (state) {
+    case AP_WATCHDOG_STATE_STARTING:
+        r->responders = apr_hash_make(r->pool);
+        r->store_tried = apr_pcalloc(r->pool, (apr_size_t)r->g->certs->nelts);
+        os_exchange_attach(r->g, r->pool);
+        r->last_sweep = 0;
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0090)
+                     "background refresh started in process %ld for %d "
+                     "certificate%s", (long)getpid(), r->g->certs->nelts,
+                     r->g->certs->nelts == 1 ? "" : "s");
+        break;
+    case AP_WATCHDOG_STATE_RUNNING:
+        apr_atomic_set32(&r->busy, 1);
+        if (!apr_atomic_read32(&r->stop)) {
+            os_refresh_tick(r, p);
+        }
+        apr_atomic_set32(&r->busy, 0);
+        break;
+    case AP_WATCHDOG_STATE_STOPPING:
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0091)
+                     "background refresh stopping in process %ld",
+                     (long)getpid());
+        break;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register;
+    ap_watchdog_t *wd;
+    os_refresher *r;
+    apr_status_t rv;
+
+    wd_get = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    wd_register = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!wd_get || !wd_register) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, OSLOG(0092)
+                     "mod_watchdog is not loaded: responses will not be "
+                     "refreshed and expire (load mod_watchdog)");
+        return APR_SUCCESS;
+    }
+    r = apr_pcalloc(pconf, sizeof(*r));
+    r->g = g;
+    r->pool = pconf;
+    g->refresher = r;
+    if ((rv = wd_get(&wd, OS_WATCHDOG_NAME, 0, 1, pconf)) != APR_SUCCESS
+        || (rv = wd_register(wd, OS_TICK, r, os_watchdog)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, OSLOG(0093)
+                     "cannot start the background refresh");
+        return rv;
+    }
+    return APR_SUCCESS;
+}
+
+/* mod_watchdog joins its thread only when pconf goes, at exit(), after
+ * OpenSSL's own atexit cleanup: a refresh still running then would use a
+ * torn-down OpenSSL. So when the child pool goes (before exit), cancel the
+ * transfers and wait for the tick to end. */
+static apr_status_t os_refresh_child_exit(void *data)
+{
+    os_refresher *r = data;
+    int waited;
+    apr_atomic_set32(&r->stop, 1);
+    for (waited = 0; apr_atomic_read32(&r->busy) && waited < 300; ++waited) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    return APR_SUCCESS;
+}
+
+void os_refresh_child_init(os_global *g, apr_pool_t *pchild)
+{
+    if (g->refresher) {
+        apr_pool_cleanup_register(pchild, g->refresher, os_refresh_child_exit,
+                                  apr_pool_cleanup_null);
+    }
+}

@@ -1,0 +1,30 @@
+/* The store: the persistent copy of every verified response, one file per
+ * certificate in OCSPStapleStore. The parent (root) only creates the
+ * directory and hands it to the User; every file inside is read and
+ * written by processes running as the User, without following links,
+ * without blocking, regular files only, size-capped. */
+#ifndef OCSPSTAPLE_STORE_H
+#define OCSPSTAPLE_STORE_H
+
+#include "mod_ocspstaple.h"
+
+/* Parent, post_config, as root: the directory, created without following
+ * a link and handed to the User on its open descriptor. Never fails the
+ * start: without a usable directory the store is off (logged). */
+void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s);
+
+/* Workers: atomic replace (exclusive temporary file, fsync, rename). */
+apr_status_t os_store_write(os_global *g, const os_cert *cert,
+                            const staple_record *rec, apr_pool_t *p);
+
+/* Workers: the certificate's record. APR_ENOENT without a file (*why NULL);
+ * otherwise *why names what is wrong with the file. */
+apr_status_t os_store_read(os_global *g, const os_cert *cert,
+                           staple_record *rec, apr_pool_t *p,
+                           const char **why);
+
+/* Refresher: removes files of certificates no longer configured once their
+ * responses can no longer be served, and temporary files left by a crash. */
+void os_store_sweep(os_global *g, apr_pool_t *p, long long now);
+
+#endif
