@@ -97,6 +97,14 @@ static void os_status_snapshot(const os_global *g, apr_pool_t *p,
         c->unserved = s.unserved;
     }
     rep->ncerts = n;
+    if (n > 0) {
+        rep->host.store_errors = apr_atomic_read32(&g->stats->store_errors);
+        rep->host.exchange_errors =
+            apr_atomic_read32(&g->stats->exchange_errors);
+        rep->host.exchange_down = apr_atomic_read32(&g->stats->exchange_down);
+        rep->host.refresher_ticks =
+            apr_atomic_read32(&g->stats->refresher_ticks);
+    }
     status_report_finish(rep);
 }
 

@@ -264,6 +264,10 @@ void status_report_finish(status_report *r)
     int i, k;
 
     memset(t, 0, sizeof(*t));
+    t->store_errors = r->host.store_errors;
+    t->exchange_errors = r->host.exchange_errors;
+    t->exchange_down = r->host.exchange_down;
+    t->refresher_ticks = r->host.refresher_ticks;
     for (i = 0; i < r->ncerts; ++i) {
         status_cert *c = &r->certs[i];
         c->state = status_state_of(c, r->now, r->grace);
@@ -434,6 +438,10 @@ static const total_field total_fields[] = {
     { "fetch_errors", offsetof(status_totals, fetch_errors) },
     { "served",       offsetof(status_totals, served) },
     { "unserved",     offsetof(status_totals, unserved) },
+    { "store_errors", offsetof(status_totals, store_errors) },
+    { "shared_cache_errors", offsetof(status_totals, exchange_errors) },
+    { "shared_cache_down", offsetof(status_totals, exchange_down) },
+    { "refresher_ticks", offsetof(status_totals, refresher_ticks) },
 };
 #define NTOTALS ((int)(sizeof(total_fields) / sizeof(total_fields[0])))
 
@@ -903,4 +911,20 @@ void status_render_prometheus(status_buf *b, const status_report *r)
               "Handshakes that asked for a staple and got none");
     status_buf_printf(b, "ocspstaple_handshakes_unstapled_total %lu\n",
                       t->unserved);
+    prom_head(b, "ocspstaple_store_write_errors_total", "counter",
+              "Failed writes of store files");
+    status_buf_printf(b, "ocspstaple_store_write_errors_total %lu\n",
+                      t->store_errors);
+    prom_head(b, "ocspstaple_shared_cache_errors_total", "counter",
+              "Failed or timed-out calls to the shared cache");
+    status_buf_printf(b, "ocspstaple_shared_cache_errors_total %lu\n",
+                      t->exchange_errors);
+    prom_head(b, "ocspstaple_shared_cache_down", "gauge",
+              "1 while the shared cache fails and this server works alone");
+    status_buf_printf(b, "ocspstaple_shared_cache_down %lu\n",
+                      t->exchange_down);
+    prom_head(b, "ocspstaple_refresher_ticks_total", "counter",
+              "Rounds of the background refresher");
+    status_buf_printf(b, "ocspstaple_refresher_ticks_total %lu\n",
+                      t->refresher_ticks);
 }

@@ -105,13 +105,25 @@ typedef struct {
     unsigned long no_responder;
     unsigned long fetches, fetch_errors, served, unserved;
     unsigned long errors[STATUS_ERR_CLASSES];
+    /* the workers' dependencies, host-wide (copied from status_report) */
+    unsigned long store_errors, exchange_errors, exchange_down;
+    unsigned long refresher_ticks;
 } status_totals;
+
+/* Host-wide numbers that belong to no certificate. */
+typedef struct {
+    unsigned long store_errors;    /* failed store writes */
+    unsigned long exchange_errors; /* failed or timed-out shared cache calls */
+    unsigned long exchange_down;   /* 1 while the shared cache fails */
+    unsigned long refresher_ticks; /* background refresh rounds so far */
+} status_host;
 
 typedef struct {
     long long now;             /* seconds since the epoch */
     long long grace;           /* OCSPStapleServeExpired, seconds */
     status_cert *certs;
     int ncerts;
+    status_host host;
     status_totals totals;      /* set by status_report_finish() */
 } status_report;
 

@@ -86,6 +86,10 @@ static const char EXPECT_AUTO[] =
     "OCSPStapleFetchErrors: 1\n"
     "OCSPStapleServed: 47\n"
     "OCSPStapleUnserved: 9\n"
+    "OCSPStapleStoreErrors: 0\n"
+    "OCSPStapleSharedCacheErrors: 0\n"
+    "OCSPStapleSharedCacheDown: 0\n"
+    "OCSPStapleRefresherTicks: 0\n"
     "OCSPStaple[0]Id: 00112233445566778899aabbccddeeff00112233\n"
     "OCSPStaple[0]Vhosts: evil.example:443, www.evil.example:443\n"
     "OCSPStaple[0]Subject: CN=<script>alert(\"x\")</script>,O=Tom & Jer"
@@ -185,6 +189,10 @@ static const char EXPECT_JSON[] =
     "    \"fetch_errors\": 1,\n"
     "    \"served\": 47,\n"
     "    \"unserved\": 9,\n"
+    "    \"store_errors\": 0,\n"
+    "    \"shared_cache_errors\": 0,\n"
+    "    \"shared_cache_down\": 0,\n"
+    "    \"refresher_ticks\": 0,\n"
     "    \"fetch_errors_by_class\": {\n"
     "      \"network\": 0,\n"
     "      \"timeout\": 1,\n"
@@ -409,7 +417,22 @@ static const char EXPECT_PROM[] =
     "# HELP ocspstaple_handshakes_unstapled_total Handshakes that asked"
     " for a staple and got none\n"
     "# TYPE ocspstaple_handshakes_unstapled_total counter\n"
-    "ocspstaple_handshakes_unstapled_total 9\n";
+    "ocspstaple_handshakes_unstapled_total 9\n"
+    "# HELP ocspstaple_store_write_errors_total Failed writes of store files\n"
+    "# TYPE ocspstaple_store_write_errors_total counter\n"
+    "ocspstaple_store_write_errors_total 0\n"
+    "# HELP ocspstaple_shared_cache_errors_total Failed or timed-out calls to "
+    "the shared cache\n"
+    "# TYPE ocspstaple_shared_cache_errors_total counter\n"
+    "ocspstaple_shared_cache_errors_total 0\n"
+    "# HELP ocspstaple_shared_cache_down 1 while the shared cache fails and "
+    "this server works alone\n"
+    "# TYPE ocspstaple_shared_cache_down gauge\n"
+    "ocspstaple_shared_cache_down 0\n"
+    "# HELP ocspstaple_refresher_ticks_total Rounds of the background "
+    "refresher\n"
+    "# TYPE ocspstaple_refresher_ticks_total counter\n"
+    "ocspstaple_refresher_ticks_total 0\n";
 
 static const char EXPECT_HTML[] =
     "<hr />\n"
@@ -1253,7 +1276,7 @@ static void hostile_strings_stay_data(void **state)
                         || line[k] == ']');
         }
     }
-    assert_int_equal(lines, 11 + 3 * status_nfields);
+    assert_int_equal(lines, 15 + 3 * status_nfields);
 
     doc = json_loads(json, 0, &err);
     assert_non_null(doc);
@@ -1393,7 +1416,7 @@ static void empty_report_is_valid(void **state)
         assert_int_equal(strncmp(line, "OCSPStaple", 10), 0);
         assert_non_null(strstr(line, ": 0"));
     }
-    assert_int_equal(lines, 11);
+    assert_int_equal(lines, 15);
 
     doc = json_loads(json, 0, &err);
     assert_non_null(doc);
