@@ -44,9 +44,10 @@ Modes:
                builder) padded in its certs list, which the signature does
                not cover (anyone on the path can do that): pad_certs=N
                copies of the intermediate, and/or pad_to=BYTES: the answer
-               is made that long with a filler certificate (exactly, or one
-               byte less where a DER length boundary makes it unreachable;
-               at least the unpadded size plus a few hundred bytes)
+               is made that long with a filler certificate (exactly; where
+               a DER length boundary makes that size unreachable, the
+               largest below it; at least the unpadded size plus a few
+               hundred bytes)
 Every option may also carry delay=S (seconds slept before answering).
 
 Each Hit records the uid that owns the client's socket (Hit.uid; the uid
@@ -566,24 +567,23 @@ class Responder:
         if not pad_to:
             return self.build(req, pad_certs=pad_certs, **kw)
         # The filler's size grows with its extension's length, by one byte
-        # per byte except where a DER length grows a byte: converge.
-        fill = 1
-        for _ in range(12):
-            extra = [self._filler_cert(fill)]
-            der = self.build(req, pad_certs=pad_certs, extra_certs=extra, **kw)
-            if len(der) == pad_to:
-                return der
-            fill += pad_to - len(der)
-            if fill < 1:
-                raise ValueError("pad_to=%d is less than the answer without "
-                                 "filler (%d bytes)" % (pad_to, len(der) - fill))
-        # a DER length boundary may make one size unreachable: take the
-        # nearest from below by shrinking the filler byte by byte
-        while len(der) > pad_to and fill > 1:
-            fill -= 1
+        # per byte except where a DER length grows a byte; each signature
+        # (ECDSA: 70 to 72 bytes) changes the total by a byte or two, so
+        # aim again until it comes out exact. Where a DER length boundary
+        # makes the size unreachable, the largest answer below it is taken.
+        fill, best, der = 1, None, b""
+        for _ in range(80):
             der = self.build(req, pad_certs=pad_certs,
                              extra_certs=[self._filler_cert(fill)], **kw)
-        return der
+            if len(der) == pad_to:
+                return der
+            if len(der) < pad_to and (best is None or len(der) > len(best)):
+                best = der
+            if fill == 1 and len(der) > pad_to:
+                raise ValueError("pad_to=%d is less than the answer without "
+                                 "filler (%d bytes)" % (pad_to, len(der)))
+            fill = max(1, fill + pad_to - len(der))
+        return best or der
 
     _fillers = {}
 
