@@ -4,71 +4,16 @@ of asking the responder, and a cache that lost its entries is refilled from
 the store."""
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 
 import pytest
 
 import clients
-from httpd_env import MODDIR, free_port
+from cache_servers import KINDS, CacheServer
 
 pytestmark = pytest.mark.module
 
-RUN_AS = ["-u", "nobody"] if os.geteuid() == 0 else []
 
-
-def _wait_port(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-class CacheServer:
-    """memcached or redis-server on 127.0.0.1 only, stopped by pid."""
-
-    def __init__(self, kind):
-        self.kind, self.port = kind, free_port()
-        if kind == "memcache":
-            cmd = [shutil.which("memcached") or "/usr/bin/memcached",
-                   "-l", "127.0.0.1", "-p", str(self.port), "-U", "0"] + RUN_AS
-        else:
-            cmd = [shutil.which("redis-server") or "/usr/bin/redis-server",
-                   "--bind", "127.0.0.1", "--port", str(self.port),
-                   "--save", "", "--appendonly", "no"]
-        if not os.path.exists(cmd[0]):
-            pytest.skip("%s is not installed" % cmd[0])
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        assert _wait_port(self.port), "%s did not start" % kind
-
-    def flush(self):
-        s = socket.create_connection(("127.0.0.1", self.port), 5)
-        try:
-            s.sendall(b"flush_all\r\n" if self.kind == "memcache"
-                      else b"FLUSHALL\r\n")
-            assert s.recv(64).strip() in (b"OK", b"+OK")
-        finally:
-            s.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-@pytest.fixture(params=["memcache", "redis"])
+@pytest.fixture(params=KINDS)
 def cache_server(request):
     srv = CacheServer(request.param)
     yield srv
@@ -77,11 +22,7 @@ def cache_server(request):
 
 def shared_httpd(new_httpd, pki, cache, name):
     env = new_httpd(name=name)
-    env.server_lines += [
-        "LoadModule socache_%s_module %s/mod_socache_%s.so" % (cache.kind, MODDIR,
-                                                               cache.kind),
-        "OCSPStapleCache %s:127.0.0.1:%d" % (cache.kind, cache.port),
-    ]
+    env.server_lines += cache.lines()
     env.add_vhost("rsa.test", pki.leaf("rsa"))
     return env
 
