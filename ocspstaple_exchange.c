@@ -68,6 +68,14 @@ static void os_xcall_free(os_xcall *c)
     free(c);
 }
 
+/* pconf cleanup, in the parent (children never run pconf's cleanups). */
+static apr_status_t os_exchange_destroy(void *data)
+{
+    os_exchange *x = data;
+    x->provider->destroy(x->instance, x->quiet);
+    return APR_SUCCESS;
+}
+
 apr_status_t os_exchange_create(os_global *g, apr_pool_t *pconf,
                                 apr_pool_t *ptemp, server_rec *s)
 {
@@ -117,6 +125,8 @@ apr_status_t os_exchange_create(os_global *g, apr_pool_t *pconf,
     x->quiet = apr_pmemdup(pconf, s, sizeof(*s));
     x->quiet->log.level = APLOG_CRIT;
     x->quiet->log.module_levels = NULL;
+    apr_pool_cleanup_register(pconf, x, os_exchange_destroy,
+                              apr_pool_cleanup_null);
     g->exchange = x;
     return APR_SUCCESS;
 }
