@@ -18,6 +18,7 @@
 #include "refresh_policy.h"
 #include "responder_http.h"
 #include "staple_record.h"
+#include "status_table.h"
 
 /* The module's own log tag: "OCSPS" and a number unique in the sources. */
 #define OSLOG(n) "OCSPS" #n ": "
@@ -31,13 +32,14 @@ extern module AP_MODULE_DECLARE_DATA ocspstaple_module;
 APLOG_USE_MODULE(ocspstaple);
 #endif
 
-/* Classes of failed fetches, for status and metrics. */
+/* Classes of failed fetches, for status and metrics (the list and the
+ * names are status_table.h's). */
+#define OS_ERR_ENUM(e, n) OS_ERR_##e,
 typedef enum {
-    OS_ERR_NETWORK = 0, OS_ERR_TIMEOUT, OS_ERR_HTTP_STATUS, OS_ERR_TOO_LARGE,
-    OS_ERR_VERIFY, OS_ERR_RESPONDER_STATUS, OS_ERR_POLICY, OS_ERR_OTHER,
+    STATUS_ERR_CLASS_LIST(OS_ERR_ENUM)
     OS_ERR_CLASSES
 } os_err_class;
-const char *os_err_class_name(os_err_class c);
+#define os_err_class_name(c) status_err_class_name((int)(c))
 
 /* One distinct certificate, however many vhosts use it. Built by the prime
  * hook in the parent; read-only once the children fork. */

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "ocsp_cert.h"
+#include "core_util.h"
 
 #include <apr_hash.h>
 
@@ -36,22 +37,11 @@ static void set_err(const char **err, const char *msg)
         *err = msg;
 }
 
-/* One line of the OpenSSL error queue for a message, and an empty queue
- * afterwards: the server is multi-threaded and later TLS calls on this
- * thread must not see our leftovers. */
+/* The OpenSSL errors for a message (the queue is left empty). */
 static const char *take_openssl_errors(apr_pool_t *p)
 {
-    char buf[256];
-    const char *out = NULL;
-    unsigned long e;
-
-    while ((e = ERR_get_error()) != 0) {
-        if (out == NULL) {
-            ERR_error_string_n(e, buf, sizeof(buf));
-            out = apr_pstrdup(p, buf);
-        }
-    }
-    return out ? out : "no OpenSSL detail";
+    const char *d = core_openssl_errors(p, NULL);
+    return *d ? d : "no OpenSSL detail";
 }
 
 /* Subject in RFC 2253 form on one line. The RFC 2253 flags escape every
@@ -88,18 +78,6 @@ static const char *serial_hex(const X509 *x, apr_pool_t *p)
     }
     BN_free(bn);
     return out;
-}
-
-static int time_to_epoch(const ASN1_TIME *t, long long *out)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    /* Never pass NULL: ASN1_TIME_to_tm would then report the current time. */
-    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-        return 0;
-    *out = (long long)timegm(&tm);
-    return 1;
 }
 
 /* Must-staple (RFC 7633): a TLS Feature extension listing status_request. */
@@ -199,7 +177,7 @@ apr_status_t ocsp_cert_from_x509(ocsp_cert **pcert, X509 *leaf, X509 *issuer,
                                      "%s", take_openssl_errors(p)));
         return APR_ENOMEM;
     }
-    if (!time_to_epoch(X509_get0_notAfter(leaf), &c->not_after)) {
+    if (!core_asn1_time_to_epoch(X509_get0_notAfter(leaf), &c->not_after)) {
         set_err(err, apr_psprintf(p, "the certificate's notAfter is not a "
                                      "valid time: %s", take_openssl_errors(p)));
         return APR_EINVAL;
@@ -211,12 +189,6 @@ apr_status_t ocsp_cert_from_x509(ocsp_cert **pcert, X509 *leaf, X509 *issuer,
      * nothing above, so just drop them. */
     ERR_clear_error();
     *pcert = c;
-    return APR_SUCCESS;
-}
-
-static apr_status_t x509_free_cleanup(void *data)
-{
-    X509_free(data);
     return APR_SUCCESS;
 }
 
@@ -236,7 +208,7 @@ static X509 *shared_issuer(apr_hash_t *issuers, X509 *issuer, apr_pool_t *p)
     if (!have && X509_up_ref(issuer)) {
         apr_hash_set(issuers, apr_pmemdup(p, der, (apr_size_t)len), len,
                      issuer);
-        apr_pool_cleanup_register(p, issuer, x509_free_cleanup,
+        apr_pool_cleanup_register(p, issuer, cleanup_x509,
                                   apr_pool_cleanup_null);
         have = issuer;
     }

@@ -17,15 +17,8 @@
 #include <openssl/x509_vfy.h>
 
 #include "ocsp_verify.h"
+#include "core_util.h"
 
-/* Upper bound for the OpenSSL detail appended to a message. */
-#define MAX_ERR_DETAIL 600
-
-#if OPENSSL_VERSION_NUMBER < 0x30000000L
-/* 1.1.1 has the same information under the older name. */
-#define ERR_get_error_all(file, line, func, data, flags) \
-    ERR_get_error_line_data((file), (line), (data), (flags))
-#endif
 
 void ocsp_verify_params_default(ocsp_verify_params *params)
 {
@@ -37,26 +30,6 @@ void ocsp_verify_params_default(ocsp_verify_params *params)
     params->expired_grace = 0;
     params->no_next_update_max_age = 3600;
     params->max_size = 65536;
-}
-
-const char *ocsp_verify_error_name(ocsp_verify_error e)
-{
-    switch (e) {
-    case OCSP_VERIFY_OK:               return "ok";
-    case OCSP_VERIFY_TOO_LARGE:        return "too_large";
-    case OCSP_VERIFY_PARSE:            return "parse";
-    case OCSP_VERIFY_TRAILING:         return "trailing";
-    case OCSP_VERIFY_RESPONDER_STATUS: return "responder_status";
-    case OCSP_VERIFY_NOT_BASIC:        return "not_basic";
-    case OCSP_VERIFY_SIGNATURE:        return "signature";
-    case OCSP_VERIFY_NO_MATCH:         return "no_match";
-    case OCSP_VERIFY_NOT_YET_VALID:    return "not_yet_valid";
-    case OCSP_VERIFY_EXPIRED:          return "expired";
-    case OCSP_VERIFY_TOO_OLD:          return "too_old";
-    case OCSP_VERIFY_UNKNOWN_STATUS:   return "unknown_status";
-    case OCSP_VERIFY_INTERNAL:         return "internal";
-    }
-    return "invalid";
 }
 
 /* RFC 6960 spellings; OCSP_response_status_str() gives lower-case ones
@@ -74,69 +47,21 @@ static const char *responder_status_name(int s)
     return OCSP_response_status_str(s);
 }
 
-/* Empties this thread's OpenSSL error queue into one line ("" when it was
- * empty). The module runs in a multi-threaded server: errors left behind
- * would be picked up by the next TLS call on this thread. *ocsp_reason gets
- * the reason code of the first OCSP-library error, or 0. */
-static const char *drain_errors(apr_pool_t *p, int *ocsp_reason)
-{
-    char buf[256];
-    char *out = apr_pcalloc(p, MAX_ERR_DETAIL + 1);
-    size_t used = 0;
-    unsigned long e;
-    const char *data;
-    int flags;
-
-    if (ocsp_reason)
-        *ocsp_reason = 0;
-    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-        const char *item;
-
-        if (ocsp_reason && *ocsp_reason == 0 && ERR_GET_LIB(e) == ERR_LIB_OCSP)
-            *ocsp_reason = ERR_GET_REASON(e);
-        /* Keep draining even when the text is full. */
-        if (used >= MAX_ERR_DETAIL)
-            continue;
-        ERR_error_string_n(e, buf, sizeof(buf));
-        if (data && (flags & ERR_TXT_STRING) && *data)
-            item = apr_psprintf(p, "%s%s (%s)", used ? "; " : "", buf, data);
-        else
-            item = apr_psprintf(p, "%s%s", used ? "; " : "", buf);
-        apr_cpystrn(out + used, item, MAX_ERR_DETAIL + 1 - used);
-        used = strlen(out);
-    }
-    return out;
-}
 
 /* " (OpenSSL: ...)" or "" for appending to a message. */
 static const char *openssl_detail(apr_pool_t *p, int *ocsp_reason)
 {
-    const char *d = drain_errors(p, ocsp_reason);
+    const char *d = core_openssl_errors(p, ocsp_reason);
     return *d ? apr_pstrcat(p, " (OpenSSL: ", d, ")", NULL) : "";
 }
 
-static int asn1_time_to_epoch(const ASN1_TIME *t, long long *out)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    /* Never with NULL: ASN1_TIME_to_tm would then report the clock. */
-    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-        return 0;
-    *out = (long long)timegm(&tm);
-    return 1;
-}
 
 static const char *fmt_time(apr_pool_t *p, long long t)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    char buf[40];
-
-    if (gmtime_r(&tt, &tm) == NULL
-        || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return apr_psprintf(p, "@%" APR_INT64_T_FMT, (apr_int64_t)t);
-    return apr_pstrdup(p, buf);
+    char buf[32];
+    return *core_time_iso(t, buf, sizeof(buf))
+           ? apr_pstrdup(p, buf)
+           : apr_psprintf(p, "@%" APR_INT64_T_FMT, (apr_int64_t)t);
 }
 
 /* Explains why OCSP_basic_verify refused, from the first OCSP error. */
@@ -254,7 +179,7 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
     if (bs == NULL)
         FAIL(OCSP_VERIFY_NOT_BASIC, "successful response without a basic "
              "OCSP response inside%s", openssl_detail(p, NULL));
-    if (!asn1_time_to_epoch(OCSP_resp_get0_produced_at(bs), &res->produced_at))
+    if (!core_asn1_time_to_epoch(OCSP_resp_get0_produced_at(bs), &res->produced_at))
         res->produced_at = 0;       /* informational only */
 
     /* 5. Signature and signer authorisation. The only trust anchor is the
@@ -328,7 +253,7 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
         FAIL(OCSP_VERIFY_PARSE, "the SingleResponse has no certificate "
              "status%s", openssl_detail(p, NULL));
     res->cert_status = status;
-    if (!asn1_time_to_epoch(thisupd, &res->this_update))
+    if (!core_asn1_time_to_epoch(thisupd, &res->this_update))
         FAIL(OCSP_VERIFY_PARSE, "thisUpdate is not a valid time%s",
              openssl_detail(p, NULL));
     if (res->this_update > now + skew)
@@ -337,7 +262,7 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
              fmt_time(p, res->this_update),
              (apr_int64_t)(res->this_update - now), (apr_int64_t)skew);
     if (nextupd) {
-        if (!asn1_time_to_epoch(nextupd, &res->next_update))
+        if (!core_asn1_time_to_epoch(nextupd, &res->next_update))
             FAIL(OCSP_VERIFY_PARSE, "nextUpdate is not a valid time%s",
                  openssl_detail(p, NULL));
         res->has_next_update = 1;
@@ -372,7 +297,7 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
     /* 8. Certificate status. */
     if (status == V_OCSP_CERTSTATUS_REVOKED) {
         res->revocation_reason = reason;
-        if (!asn1_time_to_epoch(revtime, &res->revoked_at))
+        if (!core_asn1_time_to_epoch(revtime, &res->revoked_at))
             FAIL(OCSP_VERIFY_PARSE, "revocationTime is not a valid time%s",
                  openssl_detail(p, NULL));
     }

@@ -57,8 +57,5 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
                                        ocsp_verify_result *res,
                                        apr_pool_t *p);
 
-/* Short stable name of an error class ("signature", "expired", ...), used as
- * a metrics label and in status. */
-const char *ocsp_verify_error_name(ocsp_verify_error e);
 
 #endif

@@ -4,6 +4,7 @@
 #include "ocspstaple_staple.h"
 #include "ocspstaple_store.h"
 #include "ocspstaple_exchange.h"
+#include "core_util.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -42,9 +43,8 @@ long long os_now(void)
 
 const char *os_time_str(apr_pool_t *p, long long t)
 {
-    char buf[APR_RFC822_DATE_LEN];
-    apr_rfc822_date(buf, apr_time_from_sec(t));
-    return apr_pstrdup(p, buf);
+    char buf[32];
+    return apr_pstrdup(p, core_time_iso(t, buf, sizeof(buf)));
 }
 
 static void os_verify_params(const os_global *g, long long now, long grace,

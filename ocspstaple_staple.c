@@ -138,15 +138,6 @@ staple_state os_slot_state(const os_slot *slot)
     return st;
 }
 
-const char *os_err_class_name(os_err_class c)
-{
-    static const char *const names[OS_ERR_CLASSES] = {
-        "network", "timeout", "http_status", "too_large", "verification",
-        "responder_status", "policy", "other"
-    };
-    return c < OS_ERR_CLASSES ? names[c] : "other";
-}
-
 /* ---- install ------------------------------------------------------------ */
 
 apr_status_t os_staple_install(os_global *g, const os_cert *cert,

@@ -26,11 +26,6 @@
 #define OS_FORM_MAX_BYTES  8192
 #define OS_FORM_MAX_PAIRS  256
 
-/* status_table names the error classes itself (no httpd there); both
- * lists follow os_err_class. */
-typedef char os_status_classes_match[STATUS_ERR_CLASSES == OS_ERR_CLASSES
-                                     ? 1 : -1];
-
 static const char *os_join(apr_pool_t *p, const apr_array_header_t *a,
                            const char *sep)
 {

@@ -1,5 +1,8 @@
 #include "refresh_policy.h"
 
+/* The longest safety margin before nextUpdate. */
+#define REFRESH_MARGIN_MAX 3600
+
 void refresh_policy_default(refresh_policy *pol)
 {
     pol->pct = 50;
@@ -9,6 +12,15 @@ void refresh_policy_default(refresh_policy *pol)
     pol->jitter_pct = 10;
     pol->backoff_base = 5;
     pol->backoff_cap = 3600;
+}
+
+long long refresh_expiry_margin(long long this_update, long long next_update)
+{
+    long long margin = (next_update - this_update) / 10;
+    if (margin < 0) {
+        margin = 0;
+    }
+    return margin > REFRESH_MARGIN_MAX ? REFRESH_MARGIN_MAX : margin;
 }
 
 long long refresh_due(const refresh_policy *pol, long long this_update,
@@ -30,10 +42,7 @@ long long refresh_due(const refresh_policy *pol, long long this_update,
     if (wait > 0 && pol->jitter_pct > 0) {
         due -= (long long)((double)wait * (double)pol->jitter_pct / 100.0 * rnd);
     }
-    margin = validity / 10;
-    if (margin > 3600) {
-        margin = 3600;
-    }
+    margin = refresh_expiry_margin(this_update, next_update);
     latest = next_update - margin;
     if (due > latest) {
         due = latest;

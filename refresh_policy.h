@@ -28,6 +28,11 @@ long long refresh_due(const refresh_policy *pol, long long this_update,
                       long long next_update, long long fetched_at,
                       double rnd);
 
+/* The safety margin before nextUpdate: a tenth of the validity, at most an
+ * hour. A refresh that works never lets less than this remain, so status
+ * calls a response "expiring" inside it. */
+long long refresh_expiry_margin(long long this_update, long long next_update);
+
 /* When to retry after the given number of consecutive failures (>= 1):
  * exponential from backoff_base, capped, with jitter (rnd in [0, 1)), and,
  * while a valid response exists (valid_until > now), at least twice more

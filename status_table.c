@@ -1,6 +1,8 @@
 /* status_table: states, totals and the four renderings of the status data
  * (see status_table.h). No httpd, no APR: plain C and jansson. */
 #include "status_table.h"
+#include "core_util.h"
+#include "refresh_policy.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -195,12 +197,13 @@ void status_buf_line(status_buf *b, const char *s)
 
 /* ---- names and states ---------------------------------------------------- */
 
+#define STATUS_ERR_INDEX(e, n) STATUS_ERR_I_##e,
+
 const char *status_err_class_name(int cls)
 {
-    /* Same names and order as os_err_class_name() in the glue. */
+#define STATUS_ERR_NAME(e, n) #n,
     static const char *const names[STATUS_ERR_CLASSES] = {
-        "network", "timeout", "http_status", "too_large", "verification",
-        "responder_status", "policy", "other"
+        STATUS_ERR_CLASS_LIST(STATUS_ERR_NAME)
     };
     return cls >= 0 && cls < STATUS_ERR_CLASSES ? names[cls] : "other";
 }
@@ -245,10 +248,7 @@ status_state status_state_of(const status_cert *c, long long now,
     }
     /* The refresh policy's safety margin (refresh_due): a refresh that
      * works never lets less than this remain. */
-    margin = (c->next_update - c->this_update) / 10;
-    if (margin > 3600) {
-        margin = 3600;
-    }
+    margin = refresh_expiry_margin(c->this_update, c->next_update);
     if (c->next_update - now < margin) {
         return STATUS_EXPIRING;
     }
@@ -347,9 +347,11 @@ static void get_cert_status(const status_cert *c, int arg, status_value *v)
 #define STR(k, t, m, h)   FIELD(k, t, STATUS_KIND_STRING, OFF(m), get_str, h)
 #define TIME(k, t, m, h)  FIELD(k, t, STATUS_KIND_TIME, OFF(m), get_time, h)
 #define COUNT(k, t, m, h) FIELD(k, t, STATUS_KIND_COUNT, OFF(m), get_count, h)
-#define ERRORS(cls, name) \
-    { FIELD("errors_" name, NULL, STATUS_KIND_COUNT, cls, get_errors, \
-            "failed fetches of class " name) }
+/* One field per error class, in the list's order. */
+enum { STATUS_ERR_CLASS_LIST(STATUS_ERR_INDEX) STATUS_ERR_INDEX_END };
+#define ERRORS(e, name) \
+    { FIELD("errors_" #name, NULL, STATUS_KIND_COUNT, STATUS_ERR_I_##e, \
+            get_errors, "failed fetches of class " #name) },
 
 const status_field status_fields[] = {
     { STR("id", NULL, id_hex,
@@ -406,9 +408,7 @@ const status_field status_fields[] = {
     { COUNT("fetch_errors", NULL, fetch_errors, "failed fetches"),
       .prom = STATUS_PROM_COUNTER,
       .metric = "ocspstaple_certificate_fetch_errors_total" },
-    ERRORS(0, "network"), ERRORS(1, "timeout"), ERRORS(2, "http_status"),
-    ERRORS(3, "too_large"), ERRORS(4, "verification"),
-    ERRORS(5, "responder_status"), ERRORS(6, "policy"), ERRORS(7, "other"),
+    STATUS_ERR_CLASS_LIST(ERRORS)
     { COUNT("served", "Served", served, "handshakes given a staple"),
       .prom = STATUS_PROM_COUNTER,
       .metric = "ocspstaple_certificate_staples_served_total" },
@@ -470,19 +470,6 @@ const char *status_auto_key(const char *key, char *buf, size_t size)
     return buf;
 }
 
-const char *status_time_iso(long long t, char *buf, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t == 0 || !gmtime_r(&tt, &tm)
-        || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-        if (size) {
-            buf[0] = '\0';
-        }
-    }
-    return buf;
-}
-
 /* "3d 4h", "29m 10s", "45s": two units at most, enough to read at a
  * glance. */
 static void put_duration(status_buf *b, long long d)
@@ -532,7 +519,7 @@ static void html_value(status_buf *b, const status_field *f,
     f->get(c, f->arg, &v);
     switch (f->kind) {
     case STATUS_KIND_TIME:
-        if (v.t == 0 || strlen(status_time_iso(v.t, iso, sizeof(iso))) != 20) {
+        if (v.t == 0 || strlen(core_time_iso(v.t, iso, sizeof(iso))) != 20) {
             status_buf_puts(b, NOT_SET);
             break;
         }
@@ -699,7 +686,7 @@ void status_render_auto(status_buf *b, const status_report *r)
                               status_auto_key(f->key, key, sizeof(key)));
             switch (f->kind) {
             case STATUS_KIND_TIME:
-                status_buf_puts(b, v.t ? status_time_iso(v.t, iso,
+                status_buf_puts(b, v.t ? core_time_iso(v.t, iso,
                                                          sizeof(iso))
                                        : NOT_SET);
                 break;
@@ -750,7 +737,7 @@ static json_t *json_value(const status_field *f, const status_cert *c)
     f->get(c, f->arg, &v);
     switch (f->kind) {
     case STATUS_KIND_TIME:
-        return v.t ? json_string(status_time_iso(v.t, iso, sizeof(iso)))
+        return v.t ? json_string(core_time_iso(v.t, iso, sizeof(iso)))
                    : json_null();
     case STATUS_KIND_COUNT:
         return json_integer((json_int_t)v.n);
@@ -771,7 +758,7 @@ int status_render_json(status_buf *b, const status_report *r)
     }
     /* json_object_set_new takes the reference even when it fails */
     if (json_object_set_new(root, "time",
-            json_string(status_time_iso(r->now, iso, sizeof(iso))))
+            json_string(core_time_iso(r->now, iso, sizeof(iso))))
         || json_object_set(root, "totals", totals)
         || json_object_set(root, "certificates", certs)) {
         goto out;

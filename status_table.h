@@ -41,8 +41,15 @@ void status_buf_line(status_buf *b, const char *s);
 
 /* ---- input -------------------------------------------------------------- */
 
-/* Fetch error classes, in the order of os_err_class (mod_ocspstaple.h). */
-#define STATUS_ERR_CLASSES 8
+/* Classes of failed fetches, the one list of them: the glue's os_err_class
+ * (mod_ocspstaple.h), these names and the status fields all derive from
+ * it. X(ENUM_SUFFIX, name). */
+#define STATUS_ERR_CLASS_LIST(X) \
+    X(NETWORK, network) X(TIMEOUT, timeout) X(HTTP_STATUS, http_status) \
+    X(TOO_LARGE, too_large) X(VERIFY, verification) \
+    X(RESPONDER_STATUS, responder_status) X(POLICY, policy) X(OTHER, other)
+#define STATUS_ERR_COUNT_ONE(e, n) + 1
+#define STATUS_ERR_CLASSES (0 STATUS_ERR_CLASS_LIST(STATUS_ERR_COUNT_ONE))
 const char *status_err_class_name(int cls);
 
 /* cert_status values: those of OpenSSL's V_OCSP_CERTSTATUS_*, and none. */
@@ -185,8 +192,5 @@ void status_render_auto(status_buf *b, const status_report *r);
 int status_render_json(status_buf *b, const status_report *r);
 /* Prometheus text exposition format 0.0.4. */
 void status_render_prometheus(status_buf *b, const status_report *r);
-
-/* Formats t as "2025-11-23T20:04:05Z" (buf >= 21 bytes); "" for 0. */
-const char *status_time_iso(long long t, char *buf, size_t size);
 
 #endif

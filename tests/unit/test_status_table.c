@@ -13,6 +13,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "status_table.h"
+#include "core_util.h"
 
 #define NOW 1700000000LL            /* 2023-11-14T22:13:20Z */
 /* Markup, both quotes, an ampersand, a newline and a trailing backslash. */
@@ -1044,11 +1045,11 @@ static void keys_and_times(void **state)
     assert_string_equal(status_auto_key("errors_http_status", buf,
                                         sizeof(buf)), "ErrorsHttpStatus");
     assert_string_equal(status_auto_key("no_responder", buf, 5), "NoRe");
-    assert_string_equal(status_time_iso(NOW, buf, sizeof(buf)),
+    assert_string_equal(core_time_iso(NOW, buf, sizeof(buf)),
                         "2023-11-14T22:13:20Z");
-    assert_string_equal(status_time_iso(0, buf, sizeof(buf)), "");
+    assert_string_equal(core_time_iso(0, buf, sizeof(buf)), "");
     /* beyond what gmtime can express: empty, never garbage */
-    assert_string_equal(status_time_iso(LLONG_MAX, buf, sizeof(buf)), "");
+    assert_string_equal(core_time_iso(LLONG_MAX, buf, sizeof(buf)), "");
     assert_string_equal(status_state_name(STATUS_NO_RESPONDER),
                         "no_responder");
     assert_string_equal(status_err_class_name(4), "verification");
