@@ -117,21 +117,16 @@ static int os_status_hook(request_rec *r, int flags)
     status_buf b;
 
     os_status_snapshot(os_status_global(r), r->pool, &rep);
-    status_buf_init(&b);
+    status_buf_init(&b, r->pool);
     if (flags & AP_STATUS_SHORT) {
         status_render_auto(&b, &rep);
     }
     else {
         status_render_html(&b, &rep, !(flags & AP_STATUS_NOTABLE));
     }
-    if (b.failed) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, APR_ENOMEM, r, OSLOG(0400)
-                      "out of memory rendering the server-status section");
+    if (b.len) {
+        ap_rwrite(status_buf_text(&b), (int)b.len, r);
     }
-    else if (b.len) {
-        ap_rwrite(b.data, (int)b.len, r);
-    }
-    status_buf_free(&b);
     return OK;
 }
 
@@ -277,7 +272,7 @@ static int os_status_handler(request_rec *r)
     os_global *g;
     status_report rep;
     status_buf b;
-    int rv;
+    int rv, ok;
 
     if (!r->handler) {
         return DECLINED;
@@ -314,17 +309,16 @@ static int os_status_handler(request_rec *r)
         return rv;
     }
     os_status_snapshot(g, r->pool, &rep);
-    status_buf_init(&b);
+    status_buf_init(&b, r->pool);
     if (metrics) {
         status_render_prometheus(&b, &rep);
+        ok = 1;
     }
-    else if (status_render_json(&b, &rep) != 0) {
-        b.failed = 1;
+    else {
+        ok = status_render_json(&b, &rep) == 0;
     }
-    rv = os_send(r, HTTP_OK, metrics ? OS_PROM_TYPE : OS_JSON_TYPE,
-                 b.failed ? NULL : b.data ? b.data : "", b.len);
-    status_buf_free(&b);
-    return rv;
+    return os_send(r, HTTP_OK, metrics ? OS_PROM_TYPE : OS_JSON_TYPE,
+                   ok ? status_buf_text(&b) : NULL, b.len);
 }
 
 void os_status_register_hooks(void)

@@ -11,6 +11,7 @@
 #include "responder_http.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <apr_lib.h>
@@ -57,77 +58,32 @@ const char *responder_http_error_name(responder_http_error e)
 
 /* ---- GET URL (RFC 5019 section 5, RFC 6960 appendix A.1) -------------- */
 
-/* Plain base64 with padding (RFC 4648 section 4). Written here because
- * apr_base64 lives in apr-util, which the unit tests do not link. out must
- * hold 4 * ((len + 2) / 3) + 1 bytes. */
-static apr_size_t base64(char *out, const unsigned char *in, apr_size_t len)
-{
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = out;
-    apr_size_t i;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        unsigned long v = ((unsigned long)in[i] << 16)
-                          | ((unsigned long)in[i + 1] << 8) | in[i + 2];
-        *o++ = abc[(v >> 18) & 63];
-        *o++ = abc[(v >> 12) & 63];
-        *o++ = abc[(v >> 6) & 63];
-        *o++ = abc[v & 63];
-    }
-    if (i < len) {
-        unsigned long v = (unsigned long)in[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned long)in[i + 1] << 8;
-        *o++ = abc[(v >> 18) & 63];
-        *o++ = abc[(v >> 12) & 63];
-        *o++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
-    return (apr_size_t)(o - out);
-}
-
 const char *responder_http_get_url(const char *base,
                                    const unsigned char *request,
                                    apr_size_t len, apr_pool_t *p)
 {
-    char b64[4 * ((RESPONDER_HTTP_GET_LIMIT + 2) / 3) + 1];
-    apr_size_t b64len, enclen, baselen, i;
-    char *out, *o;
-    int slash;
+    unsigned char b64[4 * ((RESPONDER_HTTP_GET_LIMIT + 2) / 3) + 1];
+    char *escaped;
+    const char *out = NULL;
+    apr_size_t baselen;
+    int b64len;
 
     /* base64 never shrinks its input, so a request this long can never be
      * under the limit; the check also bounds b64[]. */
     if (!base || !request || len == 0 || len >= RESPONDER_HTTP_GET_LIMIT)
         return NULL;
-    b64len = base64(b64, request, len);
-
-    /* '+', '/' and '=' are the base64 characters that mean something in a
-     * URL path; each becomes three bytes. */
-    enclen = b64len;
-    for (i = 0; i < b64len; i++)
-        if (b64[i] == '+' || b64[i] == '/' || b64[i] == '=')
-            enclen += 2;
-    if (enclen >= RESPONDER_HTTP_GET_LIMIT)
+    /* Plain base64 with padding (RFC 4648 section 4), no line breaks. */
+    b64len = EVP_EncodeBlock(b64, request, (int)len);
+    /* '+', '/' and '=' mean something in a URL path: percent-encoded. */
+    escaped = curl_easy_escape(NULL, (const char *)b64, b64len);
+    if (!escaped)
         return NULL;
-
-    baselen = strlen(base);
-    slash = !(baselen > 0 && base[baselen - 1] == '/');
-    out = apr_palloc(p, baselen + slash + enclen + 1);
-    memcpy(out, base, baselen);
-    o = out + baselen;
-    if (slash)
-        *o++ = '/';
-    for (i = 0; i < b64len; i++) {
-        switch (b64[i]) {
-        case '+': memcpy(o, "%2B", 3); o += 3; break;
-        case '/': memcpy(o, "%2F", 3); o += 3; break;
-        case '=': memcpy(o, "%3D", 3); o += 3; break;
-        default:  *o++ = b64[i];
-        }
+    if (strlen(escaped) < RESPONDER_HTTP_GET_LIMIT) {
+        baselen = strlen(base);
+        out = apr_pstrcat(p, base, baselen > 0 && base[baselen - 1] == '/'
+                          ? "" : "/", escaped, NULL);
     }
-    *o = '\0';
+    curl_free(escaped);
     return out;
 }
 

@@ -10,57 +10,31 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include <apr_strings.h>
 
 #define NOT_SET "-"
 #define PLURAL(n) ((n) == 1 ? "" : "s")
 
 /* ---- output buffer ------------------------------------------------------ */
 
-void status_buf_init(status_buf *b)
+void status_buf_init(status_buf *b, apr_pool_t *p)
 {
-    memset(b, 0, sizeof(*b));
+    b->pool = p;
+    b->pieces = apr_array_make(p, 256, sizeof(const char *));
+    b->len = 0;
 }
 
-void status_buf_free(status_buf *b)
+const char *status_buf_text(const status_buf *b)
 {
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
-
-/* Room for n more bytes plus the NUL; 0 on failure (and b->failed). */
-static int buf_reserve(status_buf *b, size_t n)
-{
-    size_t need, cap;
-    char *p;
-
-    if (b->failed) {
-        return 0;
-    }
-    need = b->len + n + 1;
-    if (need <= b->cap) {
-        return 1;
-    }
-    cap = b->cap ? b->cap : 1024;
-    while (cap < need) {
-        cap *= 2;
-    }
-    if (!(p = realloc(b->data, cap))) {
-        b->failed = 1;
-        return 0;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 1;
+    return apr_array_pstrcat(b->pool, b->pieces, '\0');
 }
 
 void status_buf_putn(status_buf *b, const char *s, size_t n)
 {
-    if (!buf_reserve(b, n)) {
-        return;
+    if (n > 0) {
+        APR_ARRAY_PUSH(b->pieces, const char *) = apr_pstrmemdup(b->pool, s, n);
+        b->len += n;
     }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
 }
 
 void status_buf_puts(status_buf *b, const char *s)
@@ -68,31 +42,25 @@ void status_buf_puts(status_buf *b, const char *s)
     status_buf_putn(b, s, strlen(s));
 }
 
+/* C's own formatting (apr_pvsprintf knows no "%lld"), into the pool. */
 void status_buf_printf(status_buf *b, const char *fmt, ...)
 {
     va_list ap;
+    char *s;
     int n;
 
-    if (!buf_reserve(b, 64)) {
-        return;
-    }
     va_start(ap, fmt);
-    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
+    if (n <= 0) {
         return;
     }
-    if ((size_t)n >= b->cap - b->len) {
-        /* Did not fit: grow and format again. */
-        if (!buf_reserve(b, (size_t)n)) {
-            return;
-        }
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-    }
-    b->len += (size_t)n;
+    s = apr_palloc(b->pool, (apr_size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    APR_ARRAY_PUSH(b->pieces, const char *) = s;
+    b->len += (apr_size_t)n;
 }
 
 void status_buf_html(status_buf *b, const char *s)
@@ -795,7 +763,7 @@ int status_render_json(status_buf *b, const status_report *r)
     }
     status_buf_puts(b, text);
     status_buf_puts(b, "\n");
-    rc = b->failed ? -1 : 0;
+    rc = 0;
 out:
     free(text);
     json_decref(root);

@@ -11,18 +11,21 @@
 #define STATUS_TABLE_H
 
 #include <stddef.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
 
 /* ---- output buffer ------------------------------------------------------ */
 
+/* Pieces in a pool, joined once at the end (apr_array_pstrcat). */
 typedef struct {
-    char *data;        /* NUL-terminated once anything was written */
-    size_t len;
-    size_t cap;
-    int failed;        /* an allocation failed: data is incomplete */
+    apr_pool_t *pool;
+    apr_array_header_t *pieces;  /* const char * */
+    apr_size_t len;              /* bytes so far */
 } status_buf;
 
-void status_buf_init(status_buf *b);
-void status_buf_free(status_buf *b);
+void status_buf_init(status_buf *b, apr_pool_t *p);
+/* Everything written so far, NUL-terminated, in the buffer's pool. */
+const char *status_buf_text(const status_buf *b);
 void status_buf_puts(status_buf *b, const char *s);
 void status_buf_putn(status_buf *b, const char *s, size_t n);
 void status_buf_printf(status_buf *b, const char *fmt, ...)
