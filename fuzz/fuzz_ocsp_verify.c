@@ -45,8 +45,8 @@ static int verbose;
 #define CHECK(cond)                                                         \
     do {                                                                    \
         if (!(cond)) {                                                      \
-            fprintf(stderr, "fuzz_ocsp_verify: broken promise: %s (%s: %s)\n",\
-                    #cond, ocsp_verify_error_name(res->error),              \
+            fprintf(stderr, "fuzz_ocsp_verify: broken promise: %s (%d: %s)\n",\
+                    #cond, (int)res->error,                                 \
                     res->message ? res->message : "(null)");                \
             abort();                                                        \
         }                                                                   \
@@ -91,11 +91,11 @@ static ocsp_verify_error check(const unsigned char *der, size_t len,
     ocsp_verify_error e = ocsp_verify_response(cert, der, len, vp, res, p);
 
     if (verbose)
-        fprintf(stderr, "  %-8s %-16s %s\n", what, ocsp_verify_error_name(e),
+        fprintf(stderr, "  %-8s %2d %s\n", what, (int)e,
                 res->message ? res->message : "(null)");
     CHECK(e == res->error);
     CHECK(res->message != NULL);
-    CHECK(strcmp(ocsp_verify_error_name(e), "invalid") != 0);
+    CHECK(e >= OCSP_VERIFY_OK && e <= OCSP_VERIFY_INTERNAL);
     CHECK(ERR_peek_error() == 0);
     if (e == OCSP_VERIFY_OK) {
         CHECK(res->responder_status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
