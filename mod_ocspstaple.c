@@ -94,7 +94,9 @@ static const char *cmd_staple(cmd_parms *cmd, void *dc, const char *v)
 }
 
 /* mod_ssl keeps its configuration private; we observe SSLUseStapling by
- * declaring it too and declining, so mod_ssl's handler runs as well. */
+ * declaring it too and declining. httpd calls every module's handler for a
+ * directive until one returns an error, in any LoadModule order, so
+ * mod_ssl's handler runs as well (design section 2). */
 static const char *cmd_ssl_use_stapling(cmd_parms *cmd, void *dc, int flag)
 {
     os_conf(cmd->server)->ssl_use_stapling = flag ? 1 : 0;
@@ -290,31 +292,6 @@ static const command_rec os_cmds[] = {
 
 /* ---- hooks ------------------------------------------------------------ */
 
-/* httpd asks modules for a directive in the order they were loaded, latest
- * first. Our SSLUseStapling observer must come before mod_ssl's handler,
- * whatever the LoadModule order (Debian loads ocspstaple before ssl), so we
- * move ourselves to the front of the list after LoadModule ran and before
- * the configuration is processed. Only the list order changes. */
-static void os_observe_before_mod_ssl(void)
-{
-    module **pp;
-    for (pp = &ap_top_module; *pp; pp = &(*pp)->next) {
-        if (*pp == &ocspstaple_module) {
-            *pp = ocspstaple_module.next;
-            ocspstaple_module.next = ap_top_module;
-            ap_top_module = &ocspstaple_module;
-            return;
-        }
-    }
-}
-
-static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
-                         apr_pool_t *ptemp)
-{
-    os_observe_before_mod_ssl();
-    return OK;
-}
-
 static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
                     apr_size_t id_len, const char *pem)
 {
@@ -458,7 +435,6 @@ static void os_register_hooks(apr_pool_t *p)
 {
     static const char *const after_ssl[] = { "mod_ssl.c", NULL };
 
-    ap_hook_pre_config(os_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(os_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(os_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* Before mod_md (APR_HOOK_MIDDLE): where both could serve a

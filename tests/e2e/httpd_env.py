@@ -24,7 +24,14 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-MODULE_PATH = os.path.join(REPO, ".libs", "mod_ocspstaple.so")
+# OCSPSTAPLE_E2E_MODULE=PATH loads that build of the module instead (e.g. the
+# ASan+UBSan one: make -f Makefile.apxs e2e-asan).
+MODULE_PATH = (os.environ.get("OCSPSTAPLE_E2E_MODULE")
+               or os.path.join(REPO, ".libs", "mod_ocspstaple.so"))
+# OCSPSTAPLE_E2E_PRELOAD=PATH (the ASan runtime, `gcc -print-file-name=libasan.so`):
+# httpd runs with LD_PRELOAD=PATH, sanitizer reports go to ROOT/sanitizer/
+# (asan.PID, ubsan.PID), and LogGuard fails a test on any file there.
+SAN_PRELOAD = os.environ.get("OCSPSTAPLE_E2E_PRELOAD") or None
 CONF_EXAMPLES = os.path.join(REPO, "conf-examples")
 
 
@@ -169,6 +176,7 @@ class HttpdEnv:
         self.tail_lines = []           # lines at the very end (Include ...)
         self.set_store = True          # write OCSPStapleStore ROOT/ocsp-store
         self.ssl_stapling_cache = True # write SSLStaplingCache (mod_ssl needs one)
+        self.module_before_ssl = False # LoadModule ocspstaple before ssl (Debian)
         self.listen_ports = []         # extra SSL ports (e.g. for included vhosts)
         self.proc = None
         self.killed = False
@@ -181,6 +189,12 @@ class HttpdEnv:
         if self.core_dir:
             os.makedirs(self.core_dir)
             os.chmod(self.core_dir, 0o777)
+        self.san_dir = None
+        if SAN_PRELOAD:
+            # the children and the start-up helper write there as the User
+            self.san_dir = os.path.join(self.root, "sanitizer")
+            os.makedirs(self.san_dir)
+            os.chmod(self.san_dir, 0o777)
         HttpdEnv.instances.append(self)
 
     # ---- configuration -------------------------------------------------------
@@ -230,10 +244,17 @@ class HttpdEnv:
             "LoadModule authz_host_module %s/mod_authz_host.so" % MODDIR,
             "LoadModule mime_module %s/mod_mime.so" % MODDIR,
             "LoadModule socache_shmcb_module %s/mod_socache_shmcb.so" % MODDIR,
+        ]
+        # Debian's a2enmod order (ocspstaple.load sorts before ssl.load)
+        # when module_before_ssl, else after mod_ssl.
+        if self.module_before_ssl:
+            L += self.module_lines()
+        L += [
             "LoadModule ssl_module %s/mod_ssl.so" % MODDIR,
             "LoadModule status_module %s/mod_status.so" % MODDIR,
         ]
-        L += self.module_lines()
+        if not self.module_before_ssl:
+            L += self.module_lines()
         if IS_ROOT:
             L += ["User %s" % RUN_USER, "Group %s" % RUN_USER]
         if self.core_dir:
@@ -302,11 +323,43 @@ class HttpdEnv:
     def _cmd(self, *extra):
         return [HTTPD, "-d", self.root, "-f", self.conf_path] + list(extra)
 
+    def process_env(self):
+        """The environment httpd runs with: None (ours) or, with
+        OCSPSTAPLE_E2E_PRELOAD, ours plus the sanitizer runtime and its
+        options: reports go to ROOT/sanitizer/, the process that hit one
+        exits (halt_on_error), no leak check at exit (httpd frees its pools
+        by destroying them, not in a way LeakSanitizer can follow, and the
+        modules are unloaded by then; tests/hardening/restarts.py checks
+        leaks with valgrind instead)."""
+        if not SAN_PRELOAD:
+            return None
+        env = dict(os.environ)
+        pre = env.get("LD_PRELOAD")
+        env["LD_PRELOAD"] = SAN_PRELOAD + (" " + pre if pre else "")
+        env["ASAN_OPTIONS"] = ":".join([
+            "detect_leaks=0", "abort_on_error=0", "halt_on_error=1",
+            "log_path=%s/asan" % self.san_dir,
+            # keep ASan's SIGSEGV/SIGBUS handler over httpd's: a crash
+            # report with the stack instead of "exit signal"
+            "allow_user_segv_handler=0"])
+        env["UBSAN_OPTIONS"] = ":".join([
+            "print_stacktrace=1", "halt_on_error=1",
+            "log_path=%s/ubsan" % self.san_dir])
+        return env
+
+    def sanitizer_reports(self):
+        """{file name: text} of the sanitizer reports in ROOT/sanitizer."""
+        out = {}
+        if self.san_dir and os.path.isdir(self.san_dir):
+            for n in sorted(os.listdir(self.san_dir)):
+                out[n] = self._read(os.path.join(self.san_dir, n))
+        return out
+
     def configtest(self, timeout=30):
         """httpd -t: (exit code, stdout+stderr)."""
         self.write_config()
         cp = subprocess.run(self._cmd("-t"), capture_output=True, text=True,
-                            timeout=timeout)
+                            timeout=timeout, env=self.process_env())
         return cp.returncode, cp.stdout + cp.stderr
 
     def _launch(self):
@@ -317,7 +370,7 @@ class HttpdEnv:
         self.ready_at = None
         self.proc = subprocess.Popen(self._cmd("-DFOREGROUND"), stdin=subprocess.DEVNULL,
                                      stdout=self._stderr_f, stderr=self._stderr_f,
-                                     start_new_session=True,
+                                     start_new_session=True, env=self.process_env(),
                                      preexec_fn=_allow_cores if self.core_dir else None)
 
     def answers(self, timeout=1.0):
@@ -519,7 +572,8 @@ class HttpdEnv:
 class LogGuard:
     """Checks the error logs of httpd instances after a test: any line at
     warn or above fails, except AH01882 and what the test declared with
-    expect(regex[, levels]); any crash trace fails always."""
+    expect(regex[, levels]); any crash trace fails always, and so does
+    any sanitizer report file (OCSPSTAPLE_E2E_PRELOAD)."""
 
     def __init__(self):
         self.expected = []  # (compiled regex, set of levels or None)
@@ -544,6 +598,8 @@ class LogGuard:
                 bad.append("httpd in %s had to be killed with SIGKILL" % env.root)
             if env.core_dir and os.listdir(env.core_dir):
                 bad.append("core dumps in %s: %s" % (env.core_dir, os.listdir(env.core_dir)))
+            for name, text in env.sanitizer_reports().items():
+                bad.append("sanitizer report %s/%s:\n%s" % (env.san_dir, name, text[:6000]))
             for line in env.log_lines():
                 if CRASH_RE.search(line.text):
                     bad.append(str(line))
