@@ -229,3 +229,19 @@ def record_ocsp(buf):
                 pass
         i = buf.find(b"\x30\x82", i + 1)
     return None
+
+
+def refresher_ticks(env):
+    """Rounds the background refresher has run (server-status ?auto)."""
+    for line in env.server_status(auto=True).splitlines():
+        if line.startswith("OCSPStapleRefresherTicks:"):
+            return int(line.split(":", 1)[1])
+    raise AssertionError("no OCSPStapleRefresherTicks in server-status?auto")
+
+
+def wait_refresher_ticks(env, n=2, timeout=15):
+    """Waits until the refresher has run n more rounds: a test that checks
+    that nothing happens waits for this, not for a guessed time."""
+    start = refresher_ticks(env)
+    assert poll(lambda: refresher_ticks(env) >= start + n, timeout), \
+        "the refresher did not tick %d times in %ss" % (n, timeout)

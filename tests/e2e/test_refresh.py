@@ -17,7 +17,7 @@ import time
 import pytest
 
 import clients
-from refresh_helpers import (children, extra_responder, gaps, hit_times, poll,
+from refresh_helpers import (wait_refresher_ticks, children, extra_responder, gaps, hit_times, poll,
                              read_bytes, staple, store_path, tlsload_binary,
                              tlsload_popen, tlsload_result, wait_staple)
 
@@ -382,7 +382,7 @@ def test_corrupt_store_file_ignored_logged_once_refetched(pki, responder, new_ht
     lines = env.wait_for_log(STORE_IGNORED_LOG, timeout=3)
     assert os.path.basename(path).split(".")[0] in lines[0] or leaf.hostname in lines[0], lines
     # once: not again from the background process
-    time.sleep(1.5)
+    wait_refresher_ticks(env, 2)
     assert len(log_matches(env, r"OCSPS006[01]")) == 1, log_matches(env, r"OCSPS006[01]")
     now = read_bytes(path)
     assert now != bad, "the store file was not rewritten"

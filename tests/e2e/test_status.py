@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 
 import clients
 from httpd_env import CONF_EXAMPLES, free_port
+from refresh_helpers import wait_refresher_ticks
 
 pytestmark = pytest.mark.module
 
@@ -718,7 +719,7 @@ def test_refresh_errors_change_nothing(pki, responder, env):
     assert r.status == 405 and r.headers["Allow"] == "GET, HEAD", r
     r = request(env.http_port, "HEAD", "/ocspstaple-metrics")
     assert r.status == 200 and r.body == b"", r
-    time.sleep(2.5)  # the watchdog ticks every second
+    wait_refresher_ticks(env, 2)
     assert responder.count() == before
 
 
@@ -733,7 +734,7 @@ def test_get_with_refresh_changes_nothing(pki, responder, env):
         assert "scheduled" not in doc and len(doc["certificates"]) == 4
         get(env, "/ocspstaple-metrics" + q)
         get(env, "/server-status" + q)
-    time.sleep(2.5)  # two watchdog ticks and then some
+    wait_refresher_ticks(env, 2)
     assert responder.count() == hits
     assert json_cert(status_json(env), rsa)["this_update"] == \
         json_cert(first, rsa)["this_update"]
@@ -755,7 +756,7 @@ def test_status_only_for_localhost(pki, responder, new_httpd, expect_log):
     before = responder.count()
     r = post_refresh(env, "all", port=port, host="127.0.0.2", source="127.0.0.2")
     assert r.status == 403, r
-    time.sleep(2.5)
+    wait_refresher_ticks(env, 2)
     assert responder.count() == before
 
 
