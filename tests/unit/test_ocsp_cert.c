@@ -82,7 +82,7 @@ static void test_parse_rsa_two_urls(void **state)
     assert_int_equal(c->must_staple, 0);
     assert_string_equal(c->subject, PKI_SUBJECT_RSA);
     assert_string_equal(c->serial_hex, PKI_SERIAL_RSA_HEX);
-    assert_true(c->not_after == pki_not_after());
+    assert_int_equal(c->not_after, pki_not_after());
 }
 
 static void test_parse_ec(void **state)

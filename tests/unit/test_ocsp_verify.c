@@ -123,9 +123,9 @@ static void test_good_by_issuer(void **state)
     assert_int_equal(r.responder_status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
     assert_int_equal(r.cert_status, V_OCSP_CERTSTATUS_GOOD);
     assert_int_equal(r.revocation_reason, -1);
-    assert_true(r.revoked_at == 0);
-    assert_true(r.this_update == f->now - 60);
-    assert_true(r.next_update == f->now + 3600);
+    assert_int_equal(r.revoked_at, 0);
+    assert_int_equal(r.this_update, f->now - 60);
+    assert_int_equal(r.next_update, f->now + 3600);
     assert_int_equal(r.has_next_update, 1);
     assert_int_equal(r.expired, 0);
     /* producedAt is set by OCSP_basic_sign from the real clock. */
@@ -179,7 +179,7 @@ static void test_revoked(void **state)
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
     assert_int_equal(r.cert_status, V_OCSP_CERTSTATUS_REVOKED);
     assert_int_equal(r.revocation_reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
-    assert_true(r.revoked_at == f->now - 7200);
+    assert_int_equal(r.revoked_at, f->now - 7200);
 }
 
 static void test_revoked_without_reason(void **state)
@@ -194,7 +194,7 @@ static void test_revoked_without_reason(void **state)
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
     assert_int_equal(r.cert_status, V_OCSP_CERTSTATUS_REVOKED);
     assert_int_equal(r.revocation_reason, -1);
-    assert_true(r.revoked_at == f->now - 86400);
+    assert_int_equal(r.revoked_at, f->now - 86400);
 }
 
 static void test_sha256_certid(void **state)
@@ -444,7 +444,7 @@ static void test_this_update_future(void **state)
     o.next_update_offset = 7200;
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_NOT_YET_VALID);
     assert_contains(r.message, "1200 s in the future");
-    assert_true(r.this_update == f->now + 1200);
+    assert_int_equal(r.this_update, f->now + 1200);
     /* Just beyond the skew. */
     o.this_update_offset = 301;
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_NOT_YET_VALID);
@@ -474,7 +474,7 @@ static void test_expired(void **state)
     o.next_update_offset = -3600;
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_EXPIRED);
     assert_contains(r.message, "3600 s in the past");
-    assert_true(r.next_update == f->now - 3600);
+    assert_int_equal(r.next_update, f->now - 3600);
     assert_int_equal(r.has_next_update, 1);
     o.next_update_offset = -301;
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_EXPIRED);
@@ -543,8 +543,8 @@ static void test_no_next_update_young(void **state)
     o.this_update_offset = -1000;
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
     assert_int_equal(r.has_next_update, 0);
-    assert_true(r.this_update == f->now - 1000);
-    assert_true(r.next_update == f->now - 1000 + 3600);
+    assert_int_equal(r.this_update, f->now - 1000);
+    assert_int_equal(r.next_update, f->now - 1000 + 3600);
     /* Older than max_age, but within the skew. */
     o.this_update_offset = -3900;
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
@@ -567,7 +567,7 @@ static void test_no_next_update_old(void **state)
     params_at(&vp, f->now);
     vp.no_next_update_max_age = 86400;
     assert_int_equal(run(f, f->rsa, &o, &vp, &r), OCSP_VERIFY_OK);
-    assert_true(r.next_update == f->now - 3901 + 86400);
+    assert_int_equal(r.next_update, f->now - 3901 + 86400);
 }
 
 /* ---- certificate status --------------------------------------------- */

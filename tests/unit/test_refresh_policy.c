@@ -38,7 +38,7 @@ static void age_policy(void **state)
     pol.pct = 0;
     pol.age = 6 * 3600;
     pol.jitter_pct = 0;
-    assert_true(refresh_due(&pol, T0, T0 + 7 * DAY, T0, 0.5) == T0 + 6 * 3600);
+    assert_int_equal(refresh_due(&pol, T0, T0 + 7 * DAY, T0, 0.5), T0 + 6 * 3600);
 }
 
 static void never_after_safety_margin(void **state)
@@ -51,7 +51,7 @@ static void never_after_safety_margin(void **state)
     /* margin: a tenth of the validity, at most an hour */
     assert_true(refresh_due(&pol, T0, T0 + 7 * DAY, T0, 0.0)
                 == T0 + 7 * DAY - 3600);
-    assert_true(refresh_due(&pol, T0, T0 + 100, T0, 0.0) == T0 + 90);
+    assert_int_equal(refresh_due(&pol, T0, T0 + 100, T0, 0.0), T0 + 90);
 }
 
 static void bounded_by_min_and_max_interval(void **state)
@@ -59,9 +59,9 @@ static void bounded_by_min_and_max_interval(void **state)
     refresh_policy pol;
     refresh_policy_default(&pol);
     /* 6 s validity: 50% = 3 s, but never sooner than 5 s after the fetch */
-    assert_true(refresh_due(&pol, T0, T0 + 6, T0, 0.0) == T0 + 5);
+    assert_int_equal(refresh_due(&pol, T0, T0 + 6, T0, 0.0), T0 + 5);
     /* 30-day response: at most four days after the fetch */
-    assert_true(refresh_due(&pol, T0, T0 + 30 * DAY, T0, 0.0) == T0 + 4 * DAY);
+    assert_int_equal(refresh_due(&pol, T0, T0 + 30 * DAY, T0, 0.0), T0 + 4 * DAY);
     /* a response fetched long after its thisUpdate is not refreshed at once */
     assert_true(refresh_due(&pol, T0, T0 + 7 * DAY, T0 + 5 * DAY, 0.0)
                 >= T0 + 5 * DAY + 5);

@@ -396,7 +396,7 @@ static void test_all_urls_fail(void **state)
     assert_string_equal(j.url, urls[2]);
     assert_int_equal(j.http_status, 0);
     assert_non_null(j.message);
-    assert_true(strncmp(j.message, urls[2], strlen(urls[2])) == 0);
+    assert_memory_equal(j.message, urls[2], strlen(urls[2]));
     assert_null(j.body);
 }
 
@@ -417,7 +417,7 @@ static void test_closed_without_answer(void **state)
     run1(f, &j, &c);
     assert_int_equal(j.error, RESPONDER_HTTP_NETWORK);
     assert_int_equal(j.attempts, 1);
-    assert_true(strncmp(j.message, urls[0], strlen(urls[0])) == 0);
+    assert_memory_equal(j.message, urls[0], strlen(urls[0]));
 
     ths_push(f->srv, &close_it);
     init_job(&j, urls, 2, SMALL_REQ, sizeof(SMALL_REQ));
@@ -771,7 +771,7 @@ static void test_connection_refused(void **state)
     run1(f, &j, &c);
     assert_int_equal(j.error, RESPONDER_HTTP_NETWORK);
     assert_int_equal(j.attempts, 1);
-    assert_true(strncmp(j.message, urls[0], strlen(urls[0])) == 0);
+    assert_memory_equal(j.message, urls[0], strlen(urls[0]));
     assert_true(strlen(j.message) > strlen(urls[0]) + 2);
 }
 

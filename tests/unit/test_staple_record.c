@@ -38,9 +38,9 @@ static void round_trip(void **state)
     assert_null(staple_record_decode(&out, buf, len));
     assert_int_equal(out.cert_status, 1);
     assert_int_equal(out.flags, STAPLE_FLAG_REVOKED_SEEN);
-    assert_true(out.this_update == in.this_update);
-    assert_true(out.next_update == in.next_update);
-    assert_true(out.fetched_at == in.fetched_at);
+    assert_int_equal(out.this_update, in.this_update);
+    assert_int_equal(out.next_update, in.next_update);
+    assert_int_equal(out.fetched_at, in.fetched_at);
     assert_int_equal(out.id_len, sizeof(ID));
     assert_memory_equal(out.id, ID, sizeof(ID));
     assert_int_equal(out.der_len, sizeof(DER));
@@ -122,7 +122,7 @@ static void random_bytes_refused(void **state)
         }
         /* Must not crash; may only succeed if the lengths happen to agree. */
         if (!staple_record_decode(&out, buf, n)) {
-            assert_true(out.der + out.der_len == buf + n);
+            assert_ptr_equal(out.der + out.der_len, buf + n);
         }
     }
 }
