@@ -17,12 +17,16 @@ Bounds are derived from that policy and from the module's cache rules
 (each operation bounded by CACHE_OP_BOUND, backoff BACKOFF_FIRST s then
 doubling), with margins for a loaded 2-core machine.
 
-Latency: every load test measures p50/p99/max against a fleet of the same
-shape on the default shmcb cache once per session (SHMCB_BASELINE) and
-prints both. Asserted: max < MAX_LATENCY_MS, and p99 no worse than
-P99_FACTOR x the baseline's p99 plus P99_SLACK_MS (the slack absorbs the
-scheduling noise of a 2-core machine shared with other work; a handshake
-that waited on a hung cache would take CACHE_OP_BOUND = 2000 ms).
+Latency: every load test runs, during the same seconds, a control server
+on the default shmcb cache (same certificates, its own responder through
+OCSPStapleResponderURL so that the counts stay apart) with a load client
+of its own, and prints p50/p99/max of both. Asserted: max <
+MAX_LATENCY_MS, and the fleet's worst p99 no worse than P99_FACTOR x the
+control's p99 plus P99_SLACK_MS (scheduling noise of a 2-core machine
+shared with other work; a handshake that waited on a hung cache would
+take CACHE_OP_BOUND = 2000 ms). A baseline measured once per session
+was tried first: its p99 ranged from 11 to 28 ms between runs on this
+shared machine, more than the factor, so it is measured alongside.
 """
 
 import datetime
@@ -34,7 +38,8 @@ import time
 import pytest
 
 from cache_servers import KINDS, CacheServer
-from refresh_helpers import poll, staple, tlsload_binary, tlsload_popen, tlsload_result
+from refresh_helpers import (extra_responder, poll, staple, tlsload_binary, tlsload_popen,
+                             tlsload_result)
 
 pytestmark = pytest.mark.module
 
@@ -65,7 +70,6 @@ RECOVERY_TIMEOUT = 2 * BACKOFF_FIRST + refresh_max(VALIDITY) + 5
 
 LOAD_THREADS = 1                   # per server: 3 clients + 3 servers on 2 cores
 LOAD_WARMUP = 2.0                  # s of load with the cache up before a fault
-BASELINE_SECONDS = 8               # >= one refresh of every server
 MAX_LATENCY_MS = 1000.0
 P99_FACTOR = 2.0
 P99_SLACK_MS = 10.0
@@ -74,7 +78,6 @@ STARTUP_TIMEOUT = 3                # OCSPStapleStartupTimeout in the restart tes
 CACHE_DOWN = r"\[ocspstaple:warn\].*OCSPS0140: "
 CACHE_BACK = r"\[ocspstaple:notice\].*OCSPS0141: "
 
-_BASELINE = {}                     # the shmcb baseline, measured once per session
 
 
 # ---- helpers ------------------------------------------------------------------------
@@ -196,31 +199,24 @@ def fmt_latency(lat):
         lat["handshakes"], lat["p50"], lat["p99"], lat["max"])
 
 
-def shmcb_baseline(new_httpd, pki, sni_path):
-    """The same fleet and load on the default shmcb cache, measured once
-    per session (its servers are stopped again)."""
-    if "lat" not in _BASELINE:
-        envs = start_fleet(new_httpd, pki, None, "shmcb")
-        load = FleetLoad(envs, pki, sni_path)
-        try:
-            time.sleep(BASELINE_SECONDS)
-            results = load.finish()
-        finally:
-            load.kill()
-        for e in envs:
-            e.stop()
-        check_load(results)
-        _BASELINE["lat"] = latency(results)
-        print("shmcb baseline (%d servers, %d s): %s" % (
-            SERVERS, BASELINE_SECONDS, fmt_latency(_BASELINE["lat"])))
-    return _BASELINE["lat"]
+def start_control(new_httpd, pki, control_responder):
+    """The shmcb control: one server like those of the fleet, without
+    OCSPStapleCache, asking a responder of its own."""
+    env = new_httpd(name="control")
+    for x in LEAVES:
+        leaf = pki.leaf(x)
+        env.add_vhost(leaf.hostname, leaf,
+                      extra=["OCSPStapleResponderURL %s" % control_responder.url])
+    return env.start()
 
 
 def check_latency(label, lat, base):
-    print("%s: %s; shmcb baseline: %s" % (label, fmt_latency(lat), fmt_latency(base)))
+    print("%s: %s; shmcb control, same seconds: %s" % (label, fmt_latency(lat),
+                                                      fmt_latency(base)))
+    assert base["max"] < MAX_LATENCY_MS, "shmcb control: a handshake took %.0f ms" % base["max"]
     assert lat["max"] < MAX_LATENCY_MS, "%s: a handshake took %.0f ms" % (label, lat["max"])
     limit = P99_FACTOR * base["p99"] + P99_SLACK_MS
-    assert lat["p99"] <= limit, "%s: p99 %.1f ms, shmcb baseline %.1f ms (limit %.1f)" % (
+    assert lat["p99"] <= limit, "%s: p99 %.1f ms, shmcb control %.1f ms (limit %.1f)" % (
         label, lat["p99"], base["p99"], limit)
 
 
@@ -245,6 +241,13 @@ def cache_server(request):
     srv = CacheServer(request.param)
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def control_responder(pki):
+    r = extra_responder(pki, "builder", validity=VALIDITY)
+    yield r
+    r.stop()
 
 
 # ---- 1. steady state: one fetch per certificate per window, fleet-wide ----------------
@@ -329,7 +332,7 @@ FAULTS = ("stopped", "hung", "restarted")
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
 def test_cache_fault_under_load(pki, responder, new_httpd, expect_log, cache_server,
-                                fault, tmp_path):
+                                control_responder, fault, tmp_path):
     """Three servers share the cache, a load client runs against each.
     The cache is then
       stopped:   terminated; once every server noticed it, started again
@@ -346,13 +349,12 @@ def test_cache_fault_under_load(pki, responder, new_httpd, expect_log, cache_ser
     cache = cache_server
     responder.set_mode("builder", validity=VALIDITY)
     sni = sni_file(tmp_path, pki)
-    base = shmcb_baseline(new_httpd, pki, sni)
-    responder.reset_counts()
 
+    control = start_control(new_httpd, pki, control_responder)
     envs = start_fleet(new_httpd, pki, cache, cache.kind)
     names = {e: os.path.basename(e.root) for e in envs}
     notice_timeout = refresh_max(VALIDITY) + CACHE_OP_BOUND + 4
-    load = FleetLoad(envs, pki, sni)
+    load = FleetLoad(envs + [control], pki, sni)
     try:
         time.sleep(LOAD_WARMUP)
         t_down = time.time()
@@ -392,7 +394,7 @@ def test_cache_fault_under_load(pki, responder, new_httpd, expect_log, cache_ser
 
     # what clients see: every handshake stapled, as fast as with shmcb
     check_load(results)
-    check_latency("%s %s" % (cache.kind, fault), latency(results), base)
+    check_latency("%s %s" % (cache.kind, fault), latency(results[:-1]), latency(results[-1:]))
 
     # the responder: no more than every server refreshing on its own
     per_server = int(span / refresh_gap_min(VALIDITY)) + 1
