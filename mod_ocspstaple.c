@@ -332,14 +332,8 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
     cert->id = apr_pmemdup(g->pool, id, id_len);
     cert->id_len = id_len;
     {
-        static const char hex[] = "0123456789abcdef";
         char *h = apr_palloc(g->pool, id_len * 2 + 1);
-        apr_size_t i;
-        for (i = 0; i < id_len; ++i) {
-            h[2 * i] = hex[((const unsigned char *)id)[i] >> 4];
-            h[2 * i + 1] = hex[((const unsigned char *)id)[i] & 15];
-        }
-        h[id_len * 2] = '\0';
+        ap_bin2hex(id, id_len, h);
         cert->id_hex = h;
     }
     cert->vhosts = apr_array_make(g->pool, 2, sizeof(const char *));

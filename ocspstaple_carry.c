@@ -9,6 +9,7 @@
  * never the response bytes. */
 #include "ocspstaple_carry.h"
 #include "ocspstaple_staple.h"
+#include "carry_merge.h"
 
 #include <string.h>
 #include <apr_atomic.h>
@@ -69,42 +70,52 @@ static apr_status_t os_carry_save(void *data)
     return APR_SUCCESS;
 }
 
-/* Takes back what the previous generation left: counters are added (the
- * prefetch of this generation counted its own); an outage that was going
- * on goes on, with its failure count, last result and backoff, as long as
- * this start found no newer response, so a restart does not reset the
- * backoff against a dead responder. */
+typedef char os_carry_result_fits[
+    sizeof(((os_slot *)0)->last_result) == CARRY_RESULT_LEN ? 1 : -1];
+
+static void os_carry_to(const os_slot *slot, carry_state *c)
+{
+    int k;
+    memset(c, 0, sizeof(*c));
+    c->served = slot->served;
+    c->unserved = slot->unserved;
+    c->fetches = slot->fetches;
+    c->fetch_errors = slot->fetch_errors;
+    for (k = 0; k < OS_ERR_CLASSES; ++k) {
+        c->errors[k] = slot->errors_by_class[k];
+    }
+    c->failures = slot->failures;
+    c->cert_status = slot->cert_status;
+    c->this_update = slot->this_update;
+    c->last_fetch = slot->last_fetch;
+    c->next_refresh = slot->next_refresh;
+    memcpy(c->last_result, slot->last_result, sizeof(c->last_result));
+}
+
+/* Takes back what the previous generation left (carry_merge.h); nothing
+ * else writes this generation's slots yet: the helper is done, the
+ * children are not forked. */
 static void os_carry_restore_one(os_slot *slot, const os_slot *old)
 {
-    os_slot cur;
+    carry_state cur, before;
     int k;
 
-    os_slot_read(slot, &cur);
-    apr_atomic_add32(&slot->served, old->served);
-    apr_atomic_add32(&slot->unserved, old->unserved);
-    apr_atomic_add32(&slot->fetches, old->fetches);
-    apr_atomic_add32(&slot->fetch_errors, old->fetch_errors);
+    os_carry_to(slot, &cur);
+    os_carry_to(old, &before);
+    carry_merge(&cur, &before);
     os_slot_begin(slot);
+    slot->served = (apr_uint32_t)cur.served;
+    slot->unserved = (apr_uint32_t)cur.unserved;
+    slot->fetches = (apr_uint32_t)cur.fetches;
+    slot->fetch_errors = (apr_uint32_t)cur.fetch_errors;
     for (k = 0; k < OS_ERR_CLASSES; ++k) {
-        slot->errors_by_class[k] += old->errors_by_class[k];
+        slot->errors_by_class[k] = (apr_uint32_t)cur.errors[k];
     }
-    if (old->failures > 0 && cur.this_update == old->this_update
-        && cur.cert_status == old->cert_status) {
-        if (cur.failures > 0) {
-            /* this start asked again and failed again */
-            slot->failures = old->failures + cur.failures;
-            if (old->next_refresh > cur.next_refresh) {
-                slot->next_refresh = old->next_refresh;
-            }
-        }
-        else {
-            slot->failures = old->failures;
-            slot->last_fetch = old->last_fetch;
-            slot->next_refresh = old->next_refresh;
-            memcpy(slot->last_result, old->last_result,
-                   sizeof(slot->last_result));
-        }
-    }
+    slot->failures = (apr_uint32_t)cur.failures;
+    slot->last_fetch = cur.last_fetch;
+    slot->next_refresh = cur.next_refresh;
+    memcpy(slot->last_result, cur.last_result, sizeof(slot->last_result));
+    slot->last_result[sizeof(slot->last_result) - 1] = '\0';
     os_slot_end(slot);
 }
 
