@@ -89,8 +89,13 @@ pkg_present() { dpkg-query -W -f '${Status}' "$PKG" 2>/dev/null | grep -qE 'inst
 restore() {
     [ -f "$BACKUP/complete" ] || return 0
     stop_apache
-    # whatever apache2 this test started and is still there (by pid)
+    # the responder of an interrupted run (its timeout wrapper, by pid)
     local pid
+    pid=$(cat "$BACKUP/responder-pid" 2>/dev/null)
+    if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q ocsp_responder.py; then
+        kill -TERM "$pid" 2>/dev/null
+    fi
+    # whatever apache2 this test started and is still there (by pid)
     for pid in $(cat "$BACKUP/apache-pids" 2>/dev/null); do
         if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/sbin/apache2 ]; then
             kill -TERM "$pid" 2>/dev/null
@@ -114,6 +119,10 @@ restore() {
     else
         rm -f /usr/sbin/policy-rc.d
     fi
+    # the work directory of an interrupted run
+    local w
+    w=$(cat "$BACKUP/work-dir" 2>/dev/null)
+    case "$w" in /tmp/ocspstaple-package-*) [ "$w" != "$WORK" ] && rm -rf "$w" ;; esac
     # run and lock directories that apache2ctl made
     local d
     while read -r d; do [ -n "$d" ] && rm -rf "$d"; done < "$BACKUP/created-dirs"
@@ -146,6 +155,7 @@ backup() {
     lock=$(envvar APACHE_LOCK_DIR); lock=${lock:-/var/lock/apache2}
     : > "$BACKUP/created-dirs"
     for p in "$run" "$lock"; do [ -e "$p" ] || echo "$p" >> "$BACKUP/created-dirs"; done
+    echo "$WORK" > "$BACKUP/work-dir"
     touch "$BACKUP/complete"
 }
 
@@ -210,7 +220,7 @@ check "postrm removes $STORE on purge" grep -q "rm -rf $STORE" "$WORK/ctl/postrm
 zcat "$WORK/x/usr/share/man/man5/mod_ocspstaple.5.gz" > "$WORK/man5"
 missing=
 for d in $(grep -oE '^\| `OCSPStaple[A-Za-z]*' "$REPO/README.md" | tr -d '|` ' | sort -u); do
-    grep -qE "^\.B[IR]? $d( |\$)" "$WORK/man5" || missing="$missing $d"
+    grep -qE "^\.B[IR]? \"?$d[ \"]" "$WORK/man5" || missing="$missing $d"
 done
 if [ -z "$missing" ]; then pass "mod_ocspstaple(5) describes every directive of the README"
 else fail "mod_ocspstaple(5) lacks:$missing"; fi
@@ -246,7 +256,9 @@ manifest() {
     local p
     for p in $BACKUP_PATHS usr/sbin/policy-rc.d ${MODFILE#/} var/run/apache2 var/lock/apache2; do
         [ -e "/$p" ] || [ -L "/$p" ] || { echo "absent /$p"; continue; }
-        find "/$p" -printf '%p %y %m %u %g %s %l\n'
+        # (no sizes: a directory copied back has another size; files are
+        # compared by checksum)
+        find "/$p" -printf '%p %y %m %u %g %l\n'
         find "/$p" -type f -exec md5sum {} +
     done | LC_ALL=C sort
     echo "dpkg: $(dpkg-query -W -f '${Status}' "$PKG" 2>/dev/null)"
@@ -277,9 +289,10 @@ check "installing enabled nothing (a2query -c ocspstaple-status)" not a2query -q
 T=$WORK/run
 mkdir -p "$T"
 chmod 755 "$T"
-timeout -k 5 900 "$PY" "$REPO/tests/e2e/ocsp_responder.py" --dir "$T/pki" --port 0 --generate \
+timeout -k 5 600 "$PY" "$REPO/tests/e2e/ocsp_responder.py" --dir "$T/pki" --port 0 --generate \
     --port-file "$T/responder.port" > "$T/responder.log" 2>&1 &
 RESPONDER_PID=$!
+echo "$RESPONDER_PID" > "$BACKUP/responder-pid"
 for _ in $(seq 1 300); do [ -s "$T/responder.port" ] && break; kill -0 $RESPONDER_PID 2>/dev/null || break; sleep 0.1; done
 if [ ! -s "$T/responder.port" ]; then
     cat "$T/responder.log"

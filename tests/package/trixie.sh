@@ -32,8 +32,9 @@ CACHE_BASE=${OCSPSTAPLE_CI_CACHE:-/var/cache/ocspstaple-ci}
 PKG_FILE=$HERE/trixie-packages.txt
 
 if [ "$(id -u)" != 0 ]; then
-    say "needs root (debootstrap, chroot, mount)"
-    exit 1
+    say "needs root (debootstrap, chroot, mount): skipped"
+    echo "trixie: 0 passed, 0 failed, 1 skipped"
+    exit 0
 fi
 for tool in debootstrap chroot flock timeout; do
     command -v "$tool" >/dev/null 2>&1 || { say "$tool is missing (apt-get install debootstrap)"; exit 1; }
@@ -227,14 +228,22 @@ if step build 600 'make -f Makefile.apxs clean >/dev/null && make -f Makefile.ap
     step e2e 1200 'cd tests/e2e && python3 -m pytest -q -p no:cacheprovider test_foundation.py test_store.py' || true
     tail -n 1 "$LOGDIR/e2e.log" >&2 || true
 fi
-if step deb 900 'tests/package/build-deb.sh /build/out'; then
+# nocheck: the unit step above ran the same tests on the same tree (the
+# package test on the host builds with them)
+if step deb 900 'DEB_BUILD_OPTIONS=nocheck tests/package/build-deb.sh /build/out'; then
     no_warnings deb || true
     step package 600 'OCSPSTAPLE_DEB=$(ls /build/out/libapache2-mod-ocspstaple_*.deb) tests/package/test_package.sh' || true
+    grep -E '^ +lintian:|^skip' "$LOGDIR/package.log" >&2 || true
     tail -n 1 "$LOGDIR/package.log" >&2 || true
 fi
 unmount_root
 
-echo "== $SUITE run: time per step (logs in $LOGDIR)"
+if [ "$failed" = 0 ]; then
+    rm -rf "$LOGDIR"
+    echo "== $SUITE run: time per step"
+else
+    echo "== $SUITE run: time per step (logs kept in $LOGDIR)"
+fi
 for i in "${!STEP_NAMES[@]}"; do
     printf '  %-52s %7ss  %s\n' "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}" "${STEP_RESULTS[$i]}"
 done
