@@ -59,6 +59,13 @@ if [ "$(id -u)" != 0 ]; then
     finish; exit
 fi
 
+# one package test at a time on a machine: they share the system apache2
+exec 8>/run/lock/ocspstaple-package-test.lock 2>/dev/null || exec 8>/tmp/ocspstaple-package-test.lock
+if ! flock -w 1200 8; then
+    fail "another package test held the lock for 20 minutes"
+    finish; exit
+fi
+
 # ---- restoring the system --------------------------------------------------
 # envvar NAME: a variable of Debian's /etc/apache2/envvars
 envvar() { (set +u; . /etc/apache2/envvars >/dev/null 2>&1; eval "echo \"\${$1:-}\""); }
@@ -423,6 +430,11 @@ check "removing disabled the module" bash -c "! ls $E/mods-enabled/ocspstaple.* 
 check "removing disabled the status snippet" test ! -e $E/conf-enabled/ocspstaple-status.conf
 check "removing removed the module file" test ! -e "$MODFILE"
 check "removing kept the store" test -d "$STORE"
+# README.Debian: with the module gone, a vhost with SSLUseStapling on needs
+# an SSLStaplingCache of its own (ocspstaple.conf had it)
+timeout 60 apache2ctl configtest > "$T/configtest-removed.log" 2>&1
+check "after removal, SSLUseStapling on without SSLStaplingCache: mod_ssl refuses (AH01958), as README.Debian says" \
+    grep -q AH01958 "$T/configtest-removed.log"
 DEBIAN_FRONTEND=noninteractive timeout -k 10 300 apt-get purge -y -q "$PKG" > "$T/purge.log" 2>&1
 check "apt-get purge" not pkg_present
 check "purging removed $STORE" test ! -e "$STORE"
