@@ -8,6 +8,14 @@ docs/directives.md
     for "server config" only is refused inside <VirtualHost>;
   * "OCSPStaple on" without SSLUseStapling needs no SSLStaplingCache.
 
+docs/migration.md
+  * covers every stapling directive that the installed mod_ssl and mod_md
+    know (read from their .so files);
+  * the mod_ocspstaple lines of its "After" configurations pass `httpd -t`.
+
+docs/design.md
+  * has a section for every "design section N.M" that the sources cite.
+
 docs/prometheus-alerts.yml and docs/prometheus-alerts.test.yml
   * parse strictly (no duplicate keys, no YAML 1.1 booleans or numbers where
     Prometheus wants strings) and have the shape Prometheus expects; every
@@ -43,6 +51,8 @@ except ImportError:  # python3-yaml
 
 DOCS = os.path.join(REPO, "docs")
 DIRECTIVES_MD = os.path.join(DOCS, "directives.md")
+MIGRATION_MD = os.path.join(DOCS, "migration.md")
+DESIGN_MD = os.path.join(DOCS, "design.md")
 RULES = os.path.join(DOCS, "prometheus-alerts.yml")
 RULE_TESTS = os.path.join(DOCS, "prometheus-alerts.test.yml")
 PROMTOOL = shutil.which("promtool")
@@ -381,16 +391,25 @@ def example_lines(name, body):
     sets this directive; "#Name value" (commented out, no space) counts."""
     out = []
     for block in re.findall(r"```apache\n(.*?)```", body, re.S):
-        in_vhost = False
-        for raw in block.splitlines():
-            line = raw.strip()
-            if re.match(r"<VirtualHost\b", line):
-                in_vhost = True
-            elif line.startswith("</VirtualHost"):
-                in_vhost = False
-            m = re.match(r"#?(%s)\s+(\S.*)$" % re.escape(name), line)
-            if m:
-                out.append(("%s %s" % (m.group(1), m.group(2)), in_vhost))
+        out += apache_lines(block, re.escape(name))
+    return out
+
+
+def apache_lines(block, names_rx):
+    """(line, in_vhost) for every line of an apache example that sets a
+    directive matching names_rx; "#Name value" (commented out, no space)
+    counts."""
+    out = []
+    in_vhost = False
+    for raw in block.splitlines():
+        line = raw.strip()
+        if re.match(r"<VirtualHost\b", line):
+            in_vhost = True
+        elif line.startswith("</VirtualHost"):
+            in_vhost = False
+        m = re.match(r"#?(%s)\s+(\S.*)$" % names_rx, line)
+        if m:
+            out.append(("%s %s" % (m.group(1), m.group(2)), in_vhost))
     return out
 
 
@@ -458,6 +477,74 @@ def test_ocspstaple_on_needs_no_ssl_stapling_cache(pki, responder, new_httpd):
     r = clients.s_client(env.port, "rsa.test", pki.root_path)
     assert r.response_status == "successful (0x0)" and r.cert_status == "good", r
     assert r.staple_serial == leaf.serial, r
+
+
+# ---- the migration guide ---------------------------------------------------------------------
+
+def module_directives(so, rx):
+    """Directive-like names in an httpd module's binary (its command table
+    holds them as strings)."""
+    path = os.path.join(MODDIR, so)
+    if not os.path.exists(path):
+        pytest.skip("%s is not installed" % path)
+    with open(path, "rb") as f:
+        data = f.read()
+    return {m.decode() for m in re.findall(rx, data)}
+
+
+def migration_rows():
+    """Names in the first column of the migration guide's tables."""
+    with open(MIGRATION_MD) as f:
+        text = f.read()
+    return set(re.findall(r"^\| `(\w+)", text, re.M)), text
+
+
+def test_migration_guide_covers_every_stapling_directive():
+    ssl = module_directives("mod_ssl.so",
+                            rb"(?<![A-Za-z])(SSLStapling[A-Za-z]+|SSLUseStapling)(?![A-Za-z])")
+    md = module_directives("mod_md.so",
+                           rb"(?<![A-Za-z])(MDStapl[A-Za-z]+|MDStoreDir)(?![A-Za-z])")
+    assert {"SSLUseStapling", "SSLStaplingCache", "SSLStaplingForceURL"} <= ssl, ssl
+    assert {"MDStapling", "MDStapleOthers", "MDStoreDir"} <= md, md
+    rows, _ = migration_rows()
+    missing = sorted((ssl | md) - rows)
+    assert not missing, "not in docs/migration.md's tables: %s" % missing
+
+
+@pytest.mark.module
+def test_migration_after_configurations_pass_configtest(pki, new_httpd):
+    _, text = migration_rows()
+    afters = re.findall(r"^After:\s*\n\s*```apache\n(.*?)```", text, re.S | re.M)
+    assert len(afters) == 2, "want an After: configuration for mod_ssl and for mod_md"
+    env = new_httpd(name="migration")
+    env.add_vhost("rsa.test", pki.leaf("rsa"), stapling=None)
+    for block in afters:
+        lines = apache_lines(block, r"OCSPStaple\w*|SSLUseStapling")
+        assert lines, block
+        rc, out = _configtest(env, [l for l, v in lines if not v], [l for l, v in lines if v])
+        assert rc == 0, "%s\n%s" % (lines, out)
+
+
+# ---- the design document ---------------------------------------------------------------------
+
+def test_design_sections_cited_in_the_sources_exist():
+    with open(DESIGN_MD) as f:
+        headings = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", f.read(), re.M))
+    cited = {}
+    for top, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("build", "debian")]
+        for fn in files:
+            if not fn.endswith((".c", ".h", ".py")):
+                continue
+            path = os.path.join(top, fn)
+            with open(path, errors="replace") as f:
+                for m in re.finditer(r"\b[Dd]esign(?: section)? (\d+(?:\.\d+)?"
+                                     r"(?:\s*[,/]\s*\d+(?:\.\d+)?)*)", f.read()):
+                    for num in re.split(r"\s*[,/]\s*", m.group(1)):
+                        cited.setdefault(num, set()).add(os.path.relpath(path, REPO))
+    assert {"4.0", "4.3", "4.5", "4.9", "5"} <= set(cited), cited
+    missing = {n: sorted(p) for n, p in cited.items() if n not in headings}
+    assert not missing, "cited but not in docs/design.md: %s" % missing
 
 
 # ---- the shared-cache alert's metric -------------------------------------------------------
