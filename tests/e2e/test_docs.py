@@ -306,28 +306,42 @@ def test_alert_rules_match_a_real_scrape(pki, responder, new_httpd, expect_log, 
                 "test series %s has labels %s, the module exports %s" % (
                     name, sorted(own), sorted(label_names.get(name, set())))
 
+    evaluate_on_scrapes(tmp_path, rules, (samples1, samples2), EXPECTED_ON_TEST_BED)
+
+
+def evaluate_on_scrapes(tmp_path, rules, scrapes, expected, eval_minute=12):
+    """Evaluates every alert's expression (without its `for`) on real
+    scrapes with promtool: scrape i gives the samples of minutes 10*i to
+    10*i+9 (the last one up to 10*i+20); asserts how many series each one
+    selects at eval_minute. Without promtool only says so."""
     if PROMTOOL is None:
-        print("promtool not installed: the expressions were not evaluated on the scrape")
+        print("promtool not installed: the expressions were not evaluated on the scrapes")
         return
-    # Evaluate each alert's expression on the two scrapes: the first as the
-    # samples of minutes 0-9, the second as those of minutes 10-20.
     target = {"instance": "web1:80", "job": "httpd"}
     series = {}
-    for i, samples in enumerate((samples1, samples2)):
+    for i, samples in enumerate(scrapes):
         for s in samples:
-            series.setdefault(prom_series(s, target), [None, None])[i] = s.value
+            series.setdefault(prom_series(s, target), [None] * len(scrapes))[i] = s.value
     input_series = []
     for key in sorted(series):
-        v1, v2 = series[key]
-        vals = [("_" if v1 is None else fmt_value(v1))] * 10 \
-            + [("_" if v2 is None else fmt_value(v2))] * 11
+        vals = []
+        for i, v in enumerate(series[key]):
+            n = 11 if i == len(scrapes) - 1 else 10
+            if v is not None:
+                vals += [fmt_value(v)] * n
+            elif i > 0 and series[key][i - 1] is not None:
+                # gone from this scrape: Prometheus marks the series stale
+                vals += ["stale"] + ["_"] * (n - 1)
+            else:
+                vals += ["_"] * n
         input_series.append({"series": key, "values": " ".join(vals)})
     tests = [{
         "interval": "1m",
         "input_series": input_series,
         "promql_expr_test": [
-            {"expr": "count(%s) or vector(0)" % r["expr"].strip(), "eval_time": "12m",
-             "exp_samples": [{"labels": "{}", "value": EXPECTED_ON_TEST_BED[r["alert"]]}]}
+            {"expr": "count(%s) or vector(0)" % r["expr"].strip(),
+             "eval_time": "%dm" % eval_minute,
+             "exp_samples": [{"labels": "{}", "value": expected[r["alert"]]}]}
             for r in rules],
     }]
     path = tmp_path / "real-scrape.test.yml"
@@ -337,7 +351,75 @@ def test_alert_rules_match_a_real_scrape(pki, responder, new_httpd, expect_log, 
                         text=True, timeout=PROMTOOL_TIMEOUT)
     out = cp.stdout + cp.stderr
     assert cp.returncode == 0 and "SUCCESS" in out, \
-        "alert expressions on the real scrape (want %s):\n%s" % (EXPECTED_ON_TEST_BED, out)
+        "alert expressions on the real scrapes (want %s):\n%s" % (expected, out)
+
+
+# A certificate whose responses are valid for VALIDITY seconds: refreshed
+# at half of it while the responder answers, then the responder goes away.
+VALIDITY = 12
+HEALTHY_SECONDS = 15        # at least two refreshes
+EXPECTED_WHEN_OVERDUE = dict(
+    {k: 0 for k in EXPECTED_ON_TEST_BED},
+    OCSPStapleRefreshOverdue=1, OCSPStapleExpiringSoon=1)
+
+
+def since_until(samples, cid):
+    return (prom_value(samples, "ocspstaple_seconds_since_last_success", id=cid),
+            prom_value(samples, "ocspstaple_seconds_until_next_update", id=cid))
+
+
+@needs_yaml
+@pytest.mark.module
+@pytest.mark.slow
+def test_refresh_overdue_rule_premise_on_the_real_module(pki, responder, new_httpd,
+                                                        expect_log, tmp_path):
+    """OCSPStapleRefreshOverdue fires when the time since the last success
+    exceeds the time the response has left. Its premise, on the real module
+    with OCSPStapleRefresh 50%: while the responder answers that never
+    happens (sampled every second across several refreshes); once the
+    responder is gone it happens within half a validity, and then the
+    overdue and the expiring rule select the certificate and nothing else
+    does."""
+    expect_log(r"OCSPS0040: ", levels=("warn",))
+    expect_log(r"OCSPS0081: ", levels=("error",))   # if the stop comes after nextUpdate
+    responder.set_mode("builder", validity=VALIDITY)
+    leaf = pki.leaf("rsa")
+    env = new_httpd(name="overdue")
+    env.add_vhost("rsa.test", leaf)
+    env.tail_lines.append("Include %s" % STATUS_CONF)
+    env.start()
+
+    def scrape():
+        return parse_prometheus(get(env, "/ocspstaple-metrics").text)[1]
+
+    cid = [s.labels["id"] for s in scrape() if s.name == "ocspstaple_certificate_info"][0]
+    t_end = time.monotonic() + HEALTHY_SECONDS
+    worst = None
+    while time.monotonic() < t_end:
+        since, until = since_until(scrape(), cid)
+        # whole seconds, and the refresher ticks once a second
+        assert since <= until + 2, \
+            "healthy, yet %d s since the last success and %d s left" % (since, until)
+        worst = since - until if worst is None else max(worst, since - until)
+        time.sleep(1)
+    hits = responder.count(leaf.serial)
+    assert hits >= 3, "fewer than two refreshes in %d s: %s" % (HEALTHY_SECONDS,
+                                                              responder.hits())
+    healthy = scrape()
+    print("healthy: %d fetches; since - until at most %d s" % (hits, worst))
+
+    responder.set_mode("refuse")
+
+    def overdue():
+        s = scrape()
+        since, until = since_until(s, cid)
+        failing = prom_value(s, "ocspstaple_consecutive_failures", id=cid) > 0
+        return s if failing and since > until and until > 0 else None
+
+    failing = poll(overdue, VALIDITY / 2 + 3, interval=0.5)
+    assert failing, "not overdue within half a validity of the responder going away: %s" % (
+        since_until(scrape(), cid),)
+    evaluate_on_scrapes(tmp_path, alert_rules(), (healthy, failing), EXPECTED_WHEN_OVERDUE)
 
 
 # ---- the directive reference -----------------------------------------------------------------
