@@ -77,8 +77,8 @@ static void os_carry_to(const os_slot *slot, carry_state *c)
 {
     int k;
     memset(c, 0, sizeof(*c));
-    c->served = slot->served;
-    c->unserved = slot->unserved;
+    c->served = slot->hs.served;
+    c->unserved = slot->hs.unserved;
     c->fetches = slot->fetches;
     c->fetch_errors = slot->fetch_errors;
     for (k = 0; k < OS_ERR_CLASSES; ++k) {
@@ -104,8 +104,8 @@ static void os_carry_restore_one(os_slot *slot, const os_slot *old)
     os_carry_to(old, &before);
     carry_merge(&cur, &before);
     os_slot_begin(slot);
-    slot->served = (apr_uint32_t)cur.served;
-    slot->unserved = (apr_uint32_t)cur.unserved;
+    slot->hs.served = (apr_uint32_t)cur.served;
+    slot->hs.unserved = (apr_uint32_t)cur.unserved;
     slot->fetches = (apr_uint32_t)cur.fetches;
     slot->fetch_errors = (apr_uint32_t)cur.fetch_errors;
     for (k = 0; k < OS_ERR_CLASSES; ++k) {

@@ -74,6 +74,97 @@ static void os_check_expiry(os_global *g, long long now, apr_pool_t *p)
     }
 }
 
+/* Whether cert needs a responder this tick. On the way, a certificate
+ * without a servable response tries the store once (the start-up helper
+ * may have been stopped before it got there), a failing responder gets one
+ * probe at its own pace, and a fresher response in the shared cache is
+ * adopted. */
+static int os_refresh_wanted(os_refresher *r, os_cert *cert, long long now,
+                             apr_pool_t *p)
+{
+    os_global *g = r->g;
+    os_slot *slot = os_staple_slot(g, cert);
+    int asked = apr_atomic_xchg32(&slot->refresh_requested, 0) != 0;
+    os_responder_state *rs;
+
+    if (cert->urls->nelts == 0 || (!asked && slot->next_refresh > now)) {
+        return 0;
+    }
+    if (!r->store_tried[cert->index]) {
+        os_slot cur;
+        staple_state st;
+        r->store_tried[cert->index] = 1;
+        os_slot_read(slot, &cur);
+        st = os_slot_state(&cur);
+        if (!staple_servable(&st, now, g->serve_expired)
+            && os_load_from_store(g, cert, now, 1, p)) {
+            return 0;
+        }
+    }
+    if (asked) {
+        return 1;
+    }
+    rs = os_responder(r, cert);
+    if (rs->failures > 0) {
+        /* This responder is failing: one probe certificate at the
+         * responder's own backoff pace, not one request per certificate;
+         * the others follow once it answers. */
+        if (rs->retry_at > now || rs->probing) {
+            return 0;
+        }
+        rs->probing = 1;
+    }
+    return !os_adopt_from_exchange(g, cert, now, p);
+}
+
+/* After a batch: a responder all of whose certificates failed is down and
+ * backs off as a whole; one that answers again releases the certificates
+ * waiting out their own backoff for it. */
+static void os_refresh_responders(os_refresher *r, os_cert **due, int n,
+                                  long long now, apr_pool_t *p)
+{
+    os_global *g = r->g;
+    apr_hash_index_t *hi;
+    int i;
+
+    for (hi = apr_hash_first(p, r->responders); hi; hi = apr_hash_next(hi)) {
+        os_responder_state *rs = apr_hash_this_val(hi);
+        const char *url = apr_hash_this_key(hi);
+        int tried = 0, failed = 0;
+        for (i = 0; i < n; ++i) {
+            if (!strcmp(APR_ARRAY_IDX(due[i]->urls, 0, const char *), url)) {
+                ++tried;
+                failed += os_staple_slot(g, due[i])->failures > 0;
+            }
+        }
+        rs->probing = 0;
+        if (!tried) {
+            continue;
+        }
+        if (failed == tried) {
+            rs->failures++;
+            rs->retry_at = refresh_retry(&g->policy, now, rs->failures, 0,
+                                         os_random());
+            continue;
+        }
+        if (rs->failures == 0) {
+            continue;
+        }
+        rs->failures = 0;
+        rs->retry_at = 0;
+        for (i = 0; i < g->certs->nelts; ++i) {
+            os_cert *c = APR_ARRAY_IDX(g->certs, i, os_cert *);
+            os_slot *slot = os_staple_slot(g, c);
+            if (c->urls->nelts > 0 && slot->failures > 0
+                && !strcmp(APR_ARRAY_IDX(c->urls, 0, const char *), url)) {
+                os_slot_begin(slot);
+                slot->next_refresh = now;
+                os_slot_end(slot);
+            }
+        }
+    }
+}
+
 static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
 {
     os_global *g = r->g;
@@ -84,88 +175,19 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
 
     for (i = 0; i < g->certs->nelts; ++i) {
         os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
-        os_slot *slot = &g->slots[i];
-        int asked = apr_atomic_xchg32(&slot->refresh_requested, 0) != 0;
-        os_responder_state *rs;
-        if (cert->urls->nelts == 0) {
-            continue;
-        }
-        if (!asked && slot->next_refresh > now) {
-            continue;
-        }
-        if (!r->store_tried[i]) {
-            /* A response the start-up helper did not get to (it overran
-             * its time) may be in the store: no responder needed. */
-            os_slot cur;
-            staple_state st;
-            r->store_tried[i] = 1;
-            os_slot_read(slot, &cur);
-            st = os_slot_state(&cur);
-            if (!staple_servable(&st, now, g->serve_expired)
-                && os_load_from_store(g, cert, now, 1, p)) {
-                continue;
+        if (os_refresh_wanted(r, cert, now, p)) {
+            if (cert->urls->nelts > max_urls) {
+                max_urls = cert->urls->nelts;
             }
+            due[n++] = cert;
         }
-        rs = os_responder(r, cert);
-        if (!asked && rs->failures > 0) {
-            /* This responder is failing: one probe certificate at the
-             * responder's own backoff pace, not one request per
-             * certificate; the others follow once it answers. */
-            if (rs->retry_at > now || rs->probing) {
-                continue;
-            }
-            rs->probing = 1;
-        }
-        if (!asked && os_adopt_from_exchange(g, cert, now, p)) {
-            continue;
-        }
-        if (cert->urls->nelts > max_urls) {
-            max_urls = cert->urls->nelts;
-        }
-        due[n++] = cert;
     }
     if (n > 0) {
+        /* Each URL may take the whole exchange timeout. */
         long long deadline = (now + g->responder_timeout * max_urls + 1) * 1000;
-        apr_hash_index_t *hi;
         os_fetch_batch(g, due, n, g->responder_timeout * 1000, deadline,
                        &r->stop, p);
-        /* Per responder: all its certificates failed this round means the
-         * responder is down; back off for all of them together. */
-        for (hi = apr_hash_first(p, r->responders); hi; hi = apr_hash_next(hi)) {
-            os_responder_state *rs = apr_hash_this_val(hi);
-            const char *url = apr_hash_this_key(hi);
-            int tried = 0, failed = 0;
-            for (i = 0; i < n; ++i) {
-                if (!strcmp(APR_ARRAY_IDX(due[i]->urls, 0, const char *), url)) {
-                    ++tried;
-                    failed += g->slots[due[i]->index].failures > 0;
-                }
-            }
-            rs->probing = 0;
-            if (!tried) {
-                continue;
-            }
-            if (failed == tried) {
-                rs->failures++;
-                rs->retry_at = refresh_retry(&g->policy, now, rs->failures, 0,
-                                             os_random());
-            }
-            else if (rs->failures > 0) {
-                /* It answers again: certificates waiting out their own
-                 * backoff for it need not wait any longer. */
-                int j;
-                rs->failures = 0;
-                rs->retry_at = 0;
-                for (j = 0; j < g->certs->nelts; ++j) {
-                    os_cert *c = APR_ARRAY_IDX(g->certs, j, os_cert *);
-                    if (c->urls->nelts > 0 && g->slots[j].failures > 0
-                        && !strcmp(APR_ARRAY_IDX(c->urls, 0, const char *),
-                                   url)) {
-                        g->slots[j].next_refresh = now;
-                    }
-                }
-            }
-        }
+        os_refresh_responders(r, due, n, now, p);
     }
     if (now - r->last_sweep >= OS_SWEEP_SECONDS) {
         r->last_sweep = now;

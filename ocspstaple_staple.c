@@ -34,8 +34,8 @@ apr_status_t os_staple_post_config(os_global *g, apr_pool_t *pconf,
                                    server_rec *s)
 {
     apr_size_t n = (apr_size_t)g->certs->nelts, i;
-    apr_size_t head = APR_ALIGN_DEFAULT(sizeof(os_host_stats))
-                      + APR_ALIGN_DEFAULT(sizeof(os_slot) * n);
+    apr_size_t stats_len = APR_ALIGN(sizeof(os_host_stats), OS_CACHE_LINE);
+    apr_size_t head = stats_len + APR_ALIGN(sizeof(os_slot) * n, OS_CACHE_LINE);
     apr_status_t rv;
     char *base;
 
@@ -51,7 +51,7 @@ apr_status_t os_staple_post_config(os_global *g, apr_pool_t *pconf,
     }
     base = apr_shm_baseaddr_get(g->shm);
     g->stats = (os_host_stats *)base;
-    g->slots = (os_slot *)(base + APR_ALIGN_DEFAULT(sizeof(os_host_stats)));
+    g->slots = (os_slot *)(base + stats_len);
     g->ders = (unsigned char *)base + head;
     g->no_url_count = 0;
     for (i = 0; i < n; ++i) {
@@ -271,11 +271,11 @@ int os_staple_serve(os_global *g, const os_cert *cert, conn_rec *c,
         cb(NULL, 0, userdata);
         if (cert->urls->nelts > 0) {
             /* Without a responder there was nothing to staple: not a miss. */
-            apr_atomic_inc32(&slot->unserved);
+            apr_atomic_inc32(&slot->hs.unserved);
         }
     }
     else {
-        apr_atomic_inc32(&slot->served);
+        apr_atomic_inc32(&slot->hs.served);
     }
     ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, OSLOG(0010)
                   "%s: %s", cert->info->subject,

@@ -17,11 +17,13 @@
  * a time (the start-up helper, then the refreshing watchdog child), read by
  * all; `seq` is a sequence lock for readers of the non-atomic fields and of
  * the response bytes, `gen` tells children that the bytes changed. */
+/* The size of a cache line, for keeping fields apart that different
+ * cores write. */
+#define OS_CACHE_LINE 64
+
 typedef struct os_slot {
     volatile apr_uint32_t gen;          /* bumped when the response changes */
     volatile apr_uint32_t seq;          /* odd while being written */
-    volatile apr_uint32_t served;       /* handshakes given a staple */
-    volatile apr_uint32_t unserved;     /* ... that should have had one */
     volatile apr_uint32_t fetches;      /* responder exchanges finished */
     volatile apr_uint32_t fetch_errors; /* ... of those that failed */
     volatile apr_uint32_t refresh_requested;
@@ -33,6 +35,15 @@ typedef struct os_slot {
     long long next_refresh, last_fetch, last_success;
     apr_size_t der_len;                 /* bytes in the slot's response area */
     char last_result[192];              /* "ok" or why the last fetch failed */
+    /* Written by every handshake: padded to a cache line of their own, so
+     * counting does not make the other cores reload what every handshake
+     * reads (gen, seq) or what the refresher writes. */
+    char pad_before[OS_CACHE_LINE];
+    struct {
+        volatile apr_uint32_t served;   /* handshakes given a staple */
+        volatile apr_uint32_t unserved; /* ... that should have had one */
+    } hs;
+    char pad_after[OS_CACHE_LINE - 2 * sizeof(apr_uint32_t)];
 } os_slot;
 
 /* Host-wide counters of the workers' dependencies, for status. */

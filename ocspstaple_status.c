@@ -88,8 +88,8 @@ static void os_status_snapshot(const os_global *g, apr_pool_t *p,
         for (k = 0; k < STATUS_ERR_CLASSES; ++k) {
             c->errors[k] = s.errors_by_class[k];
         }
-        c->served = s.served;
-        c->unserved = s.unserved;
+        c->served = s.hs.served;
+        c->unserved = s.hs.unserved;
     }
     rep->ncerts = n;
     if (n > 0) {
