@@ -264,14 +264,19 @@ static int os_exchange_usable(os_exchange *x)
                             || os_exchange_now() >= x->proc->retry_at);
 }
 
-/* One line when the cache starts failing, one when it answers again. */
+/* One line when the cache starts failing, one when it answers again
+ * (a successful read or write), for the host. */
 static void os_exchange_health(os_global *g, os_exchange *x, apr_status_t rv,
                                const char *why, const char *what)
 {
     os_xproc *xp = x->proc;
-    int failed = rv != APR_SUCCESS && rv != APR_NOTFOUND;
 
-    if (failed) {
+    if (rv == APR_NOTFOUND) {
+        /* Says nothing: mod_socache_memcache answers a read with "not
+         * found" when no server is alive at all. */
+        return;
+    }
+    if (rv != APR_SUCCESS) {
         long wait = OS_EXCHANGE_RETRY_FIRST;
         int k;
         for (k = 1; k < xp->failures + 1 && wait < OS_EXCHANGE_RETRY_MAX; ++k) {
@@ -283,10 +288,11 @@ static void os_exchange_health(os_global *g, os_exchange *x, apr_status_t rv,
         xp->failures++;
         xp->retry_at = os_exchange_now() + wait;
         apr_atomic_inc32(&g->stats->exchange_errors);
-        if (!xp->down) {
+        xp->down = 1;
+        /* The host's state, shared by the helper and the refresher: one
+         * line when it changes, whichever process sees it. */
+        if (apr_atomic_xchg32(&g->stats->exchange_down, 1) == 0) {
             char buf[120];
-            xp->down = 1;
-            apr_atomic_set32(&g->stats->exchange_down, 1);
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->s, OSLOG(0140)
                          "shared cache %s: %s failed (%s); this server "
                          "serves and refreshes its responses on its own "
@@ -294,10 +300,12 @@ static void os_exchange_health(os_global *g, os_exchange *x, apr_status_t rv,
                          why ? why : apr_strerror(rv, buf, sizeof(buf)));
         }
     }
-    else if (xp->down) {
+    else {
         xp->down = 0;
         xp->failures = 0;
-        apr_atomic_set32(&g->stats->exchange_down, 0);
+        if (apr_atomic_xchg32(&g->stats->exchange_down, 0) == 0) {
+            return;
+        }
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g->s, OSLOG(0141)
                      "shared cache %s answers again", x->name);
     }

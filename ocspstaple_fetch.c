@@ -380,6 +380,14 @@ int os_adopt_from_exchange(os_global *g, os_cert *cert, long long now,
     }
     os_slot_read(os_staple_slot(g, cert), &cur);
     rv = os_exchange_get(g, cert, &rec, p);
+    if (rv == APR_NOTFOUND
+        && os_staple_current(g, cert, &rec, p) == APR_SUCCESS
+        && staple_servable_until(rec.next_update, g->serve_expired) >= now) {
+        /* The cache lost it (restarted, flushed, evicted): offer ours, so
+         * a server joining now need not ask the responder. */
+        os_exchange_put(g, cert, &rec, p);
+        return 0;
+    }
     if (rv != APR_SUCCESS || rec.this_update <= cur.this_update) {
         ap_log_error(APLOG_MARK, APLOG_TRACE1, rv, g->s, OSLOG(0051)
                      "%s: nothing newer in the shared cache",

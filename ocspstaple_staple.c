@@ -178,6 +178,41 @@ apr_status_t os_staple_install(os_global *g, const os_cert *cert,
     return APR_SUCCESS;
 }
 
+apr_status_t os_staple_current(os_global *g, const os_cert *cert,
+                               staple_record *rec, apr_pool_t *p)
+{
+    os_slot *slot = os_staple_slot(g, cert);
+    const unsigned char *src = os_slot_der(g, cert->index);
+    unsigned char *der = apr_palloc(p, g->der_max);
+    int tries;
+
+    for (tries = 0; tries < OS_SEQ_TRIES; ++tries) {
+        apr_uint32_t s1 = apr_atomic_read32(&slot->seq);
+        if (s1 & 1) {
+            continue;
+        }
+        memset(rec, 0, sizeof(*rec));
+        rec->cert_status = slot->cert_status;
+        rec->flags = slot->flags & STAPLE_FLAG_REVOKED_SEEN;
+        rec->this_update = slot->this_update;
+        rec->next_update = slot->next_update;
+        rec->fetched_at = slot->last_success;
+        rec->der_len = slot->der_len;
+        if (rec->cert_status < 0 || rec->der_len == 0
+            || rec->der_len > g->der_max) {
+            return APR_ENOENT;
+        }
+        memcpy(der, src, rec->der_len);
+        if (apr_atomic_read32(&slot->seq) == s1) {
+            rec->der = der;
+            rec->id = cert->id;
+            rec->id_len = cert->id_len;
+            return APR_SUCCESS;
+        }
+    }
+    return APR_EAGAIN;
+}
+
 void os_staple_repair(os_global *g, server_rec *s)
 {
     int i;

@@ -72,6 +72,10 @@ apr_status_t os_staple_install(os_global *g, const os_cert *cert,
                                os_slot *before, const char **why,
                                apr_pool_t *p);
 
+/* Workers: a copy of the response in use into p (APR_ENOENT: none). */
+apr_status_t os_staple_current(os_global *g, const os_cert *cert,
+                               staple_record *rec, apr_pool_t *p);
+
 /* Parent, after the start-up helper: a slot the helper was writing when it
  * was stopped is dropped (its response is fetched again in the background). */
 void os_staple_repair(os_global *g, server_rec *s);

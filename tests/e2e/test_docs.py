@@ -632,12 +632,6 @@ def test_design_sections_cited_in_the_sources_exist():
 # ---- the shared-cache alert's metric -------------------------------------------------------
 
 @pytest.mark.module
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug, reported to the lead: the start-up helper sets "
-    "ocspstaple_shared_cache_down to 1 when it meets a dead cache, and the "
-    "refresher, a process with its own view of the cache, never clears it "
-    "(nor logs OCSPS0141) when the cache works for it; remove this marker "
-    "with the fix"))
 def test_shared_cache_down_clears_after_a_start_during_an_outage(pki, responder, new_httpd,
                                                                   expect_log):
     """OCSPStapleSharedCacheDown fires on ocspstaple_shared_cache_down == 1:
