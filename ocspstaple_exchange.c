@@ -50,6 +50,7 @@ typedef struct {
     int down;                          /* last call failed: left alone */
     int failures;
     long long retry_at;
+    apr_time_t deadline;               /* no call past it; 0: none */
 } os_xproc;
 
 typedef struct os_exchange {
@@ -225,6 +226,10 @@ static apr_status_t os_exchange_call(os_exchange *x, os_xcall *c,
     apr_time_t deadline = apr_time_now() + OS_EXCHANGE_TIMEOUT;
     apr_status_t rv;
 
+    if (xp->deadline && xp->deadline < deadline) {
+        deadline = xp->deadline;
+    }
+
     apr_thread_mutex_lock(xp->mutex);
     if (xp->busy || xp->pending) {
         apr_thread_mutex_unlock(xp->mutex);
@@ -260,8 +265,16 @@ static apr_status_t os_exchange_call(os_exchange *x, os_xcall *c,
 /* Whether the cache may be asked now. */
 static int os_exchange_usable(os_exchange *x)
 {
-    return x && x->proc && (!x->proc->down
-                            || os_exchange_now() >= x->proc->retry_at);
+    return x && x->proc
+           && (!x->proc->deadline || apr_time_now() < x->proc->deadline)
+           && (!x->proc->down || os_exchange_now() >= x->proc->retry_at);
+}
+
+void os_exchange_deadline(os_global *g, apr_time_t deadline)
+{
+    if (g->exchange && g->exchange->proc) {
+        g->exchange->proc->deadline = deadline;
+    }
 }
 
 /* One line when the cache starts failing, one when it answers again

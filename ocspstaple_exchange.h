@@ -19,6 +19,10 @@ apr_status_t os_exchange_create(os_global *g, apr_pool_t *pconf,
 /* In the worker process that uses it, before the first call. */
 apr_status_t os_exchange_attach(os_global *g, apr_pool_t *p);
 
+/* No call of this process waits past deadline (the start-up helper's
+ * OCSPStapleStartupTimeout), nor starts after it. */
+void os_exchange_deadline(os_global *g, apr_time_t deadline);
+
 /* The record the cache holds for cert: APR_SUCCESS, APR_NOTFOUND, or
  * another status when the cache failed, hung or is being left alone. */
 apr_status_t os_exchange_get(os_global *g, const os_cert *cert,

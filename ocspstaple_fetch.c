@@ -462,6 +462,7 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
     int i, n = 0, stored = 0, shared = 0, fetched = 0;
 
     os_exchange_attach(g, p);
+    os_exchange_deadline(g, start + apr_time_from_sec(g->startup_timeout));
     for (i = 0; i < g->certs->nelts; ++i) {
         os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
         if (cert->urls->nelts == 0) {
@@ -473,9 +474,7 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
             ++stored;
             continue;
         }
-        if (g->startup_timeout > 0
-            && apr_time_as_msec(apr_time_now()) < deadline
-            && os_adopt_from_exchange(g, cert, now, p)) {
+        if (os_adopt_from_exchange(g, cert, now, p)) {
             /* A server joining others on a shared cache. */
             ++shared;
             continue;

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #define DEFAULT_TIMEOUT_MS  10000L  /* section 3: OCSPStapleResponderTimeout */
-#define DEFAULT_MAX_SIZE    65536   /* section 3: OCSPStapleMaxResponseSize */
+#define DEFAULT_MAX_SIZE    16380   /* when max_size is 0: staple_policy.h */
 #define DEFAULT_PARALLEL    16
 #define MAX_REDIRS          3L
 #define POLL_MAX_MS         100     /* upper bound of one wait in the loop:

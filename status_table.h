@@ -64,10 +64,10 @@ const char *status_err_class_name(int cls);
 /* State of one certificate, as admins see it. status_state_of() decides,
  * first match wins:
  *   no_responder  no OCSP URL (AIA or OCSPStapleResponderURL): nothing to do
- *   revoked       a valid response says revoked: the headline, whatever else
  *   missing       no response was ever accepted
  *   expired       the response is past nextUpdate (+ OCSPStapleServeExpired):
  *                 nothing is stapled
+ *   revoked       a valid response says revoked: the headline, whatever else
  *   expiring      valid, but less than the refresh policy's safety margin is
  *                 left: min(10% of the validity, 1 h) before nextUpdate, or
  *                 inside the OCSPStapleServeExpired grace. A healthy refresh
