@@ -55,7 +55,12 @@ MIGRATION_MD = os.path.join(DOCS, "migration.md")
 DESIGN_MD = os.path.join(DOCS, "design.md")
 RULES = os.path.join(DOCS, "prometheus-alerts.yml")
 RULE_TESTS = os.path.join(DOCS, "prometheus-alerts.test.yml")
-PROMTOOL = shutil.which("promtool")
+# dev.sh unpacks Debian's promtool into build/tools (installing the
+# prometheus package would also start a Prometheus server).
+PROMTOOL = shutil.which("promtool") or next(
+    (p for p in [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                              "build", "tools", "usr", "bin", "promtool")]
+     if os.access(p, os.X_OK)), None)
 PROMTOOL_TIMEOUT = 120
 TARGET_LABELS = {"instance", "job"}   # added by Prometheus, not the module
 SEVERITIES = ("warning", "critical")
