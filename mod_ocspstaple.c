@@ -7,6 +7,7 @@
 #include "ocspstaple_exchange.h"
 #include "ocspstaple_store.h"
 #include "ocspstaple_startup.h"
+#include "ocspstaple_file.h"
 #include "ocspstaple_carry.h"
 #include "ocspstaple_refresh.h"
 #include "ocspstaple_status.h"
@@ -53,6 +54,7 @@ static void *os_merge_server_config(apr_pool_t *p, void *basev, void *addv)
                            ? add->ssl_use_stapling : base->ssl_use_stapling;
     sc->responder_url = add->responder_url ? add->responder_url
                                            : base->responder_url;
+    sc->files = add->files ? add->files : base->files;
     return sc;
 }
 
@@ -110,6 +112,40 @@ static const char *cmd_responder_url(cmd_parms *cmd, void *dc, const char *v)
         return bad_value(cmd, v, why);
     }
     os_conf(cmd->server)->responder_url = v;
+    return NULL;
+}
+
+/* OCSPStapleFile path...: each file is matched to its certificate by the
+ * CertID inside, so the order does not matter. */
+static const char *cmd_file(cmd_parms *cmd, void *dc, const char *v)
+{
+    os_srv_conf *sc = os_conf(cmd->server);
+    const char *path = *v ? ap_server_root_relative(cmd->pool, v) : NULL;
+    if (!path) {
+        return bad_value(cmd, v, "expects the path of a DER OCSP response");
+    }
+    if (!sc->files) {
+        sc->files = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(sc->files, const char *) = path;
+    return NULL;
+}
+
+/* OCSPStapleNotify program: run on each state change of a certificate. */
+static const char *cmd_notify(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err;
+    os_global *g = global_of(cmd, &err);
+    if (!g) {
+        return err;
+    }
+    if (!strcasecmp(v, "off")) {
+        g->notify_cmd = NULL;
+        return NULL;
+    }
+    if (!*v || !(g->notify_cmd = ap_server_root_relative(cmd->pool, v))) {
+        return bad_value(cmd, v, "expects the path of a program, or off");
+    }
     return NULL;
 }
 
@@ -269,6 +305,12 @@ static const command_rec os_cmds[] = {
         "(default: as SSLUseStapling)"),
     AP_INIT_TAKE1("OCSPStapleResponderURL", cmd_responder_url, NULL, RSRC_CONF,
         "URL of the OCSP responder, overriding the certificates' AIA"),
+    AP_INIT_ITERATE("OCSPStapleFile", cmd_file, NULL, RSRC_CONF,
+        "DER OCSP response file(s) supplied by the operator, matched to "
+        "their certificates by CertID"),
+    AP_INIT_TAKE1("OCSPStapleNotify", cmd_notify, NULL, RSRC_CONF,
+        "program run on each state change of a certificate (event, id, "
+        "subject, serial, reason), or off"),
     AP_INIT_TAKE1("OCSPStapleCache", cmd_cache, NULL, RSRC_CONF,
         "socache provider[:args] holding the current responses"),
     AP_INIT_TAKE1("OCSPStapleStore", cmd_store, NULL, RSRC_CONF,
@@ -313,6 +355,7 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
     cert = apr_hash_get(g->certs_by_id, id, (apr_ssize_t)id_len);
     if (cert) {
         APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
+        APR_ARRAY_PUSH(cert->servers, server_rec *) = s;
         ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, s,
                      OSLOG(0102) "certificate %s also used by %s",
                      cert->info->subject, name);
@@ -338,6 +381,9 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
     }
     cert->vhosts = apr_array_make(g->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
+    cert->servers = apr_array_make(g->pool, 2, sizeof(server_rec *));
+    APR_ARRAY_PUSH(cert->servers, server_rec *) = s;
+    cert->files = apr_array_make(g->pool, 0, sizeof(os_staple_file *));
     if (sc->responder_url) {
         cert->urls = apr_array_make(g->pool, 1, sizeof(const char *));
         APR_ARRAY_PUSH(cert->urls, const char *) = sc->responder_url;
@@ -397,11 +443,13 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "no certificates to staple");
         return OK;
     }
-    /* As root: shared memory, the cache provider's instance (no connection
-     * yet) and the store directory. Everything that reads a file in the
+    /* As root: the operator's OCSPStapleFiles checked (configuration, like
+     * mod_ssl's certificates), shared memory, the cache provider's instance
+     * (no connection yet) and the store directory. Everything that reads a file in the
      * store, a responder's or a cache's bytes runs in the helper, as the
      * User (design section 4.0). */
     if (responder_http_global_init() != APR_SUCCESS
+        || os_files_match(g, ptemp, s) != APR_SUCCESS
         || os_staple_post_config(g, pconf, s) != APR_SUCCESS
         || os_exchange_create(g, pconf, ptemp, s) != APR_SUCCESS) {
         return !OK;

@@ -53,7 +53,19 @@ typedef struct os_cert {
     apr_array_header_t *vhosts;         /* const char *, ServerName:port */
     unsigned char *request;             /* DER of the OCSP request */
     apr_size_t request_len;
+    apr_array_header_t *servers;        /* server_rec *, the vhosts' */
+    apr_array_header_t *files;          /* os_staple_file *, OCSPStapleFile */
+    int fetch;                          /* ask responders (urls, and no file
+                                           unless asked for both) */
 } os_cert;
+
+/* A response file an operator supplies (OCSPStapleFile), matched to its
+ * certificate at start; each worker process keeps what it last read. */
+typedef struct os_staple_file {
+    const char *path;
+    long long mtime_ns;                 /* of what was last read, or tried */
+    long long size, ino;
+} os_staple_file;
 
 struct os_slot;
 struct os_local;
@@ -77,6 +89,7 @@ typedef struct os_global {
     const char *proxy;
     apr_size_t max_response_size;
     long serve_expired;                 /* grace in seconds, 0 = off */
+    const char *notify_cmd;             /* OCSPStapleNotify, or NULL */
 
     /* runtime */
     apr_hash_t *certs_by_id;
@@ -105,10 +118,16 @@ typedef struct {
     int enabled;                        /* OCSPStaple, OS_UNSET when not set */
     int ssl_use_stapling;               /* seen SSLUseStapling, or OS_UNSET */
     const char *responder_url;          /* OCSPStapleResponderURL */
+    apr_array_header_t *files;          /* OCSPStapleFile paths, or NULL */
     const char *name;                   /* for status: ServerName:port */
 } os_srv_conf;
 
 os_srv_conf *os_conf(server_rec *s);
 int os_vhost_enabled(const os_srv_conf *sc);
+
+/* Whether a certificate has anything to staple from: a responder or a
+ * file. Without, handshakes that get nothing are no miss. */
+#define os_cert_has_source(cert) \
+    ((cert)->urls->nelts > 0 || (cert)->files->nelts > 0)
 
 #endif

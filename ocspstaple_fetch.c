@@ -7,6 +7,7 @@
 #include "core_util.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <apr_strings.h>
 #include <apr_atomic.h>
 #include <http_main.h>
@@ -17,8 +18,10 @@
 
 /* Where a response came from decides where it goes next: a fetched one to
  * the store and the shared cache, an adopted one to the store, a stored one
- * nowhere. */
-typedef enum { OS_FROM_RESPONDER, OS_FROM_EXCHANGE, OS_FROM_STORE } os_source;
+ * or an operator's file nowhere. */
+typedef enum {
+    OS_FROM_RESPONDER, OS_FROM_EXCHANGE, OS_FROM_STORE, OS_FROM_FILE
+} os_source;
 
 typedef struct {
     os_global *g;
@@ -151,7 +154,7 @@ static const char *os_accept(os_global *g, os_cert *cert,
     rec.flags |= before.flags & STAPLE_FLAG_REVOKED_SEEN;
 
     os_slot_begin(slot);
-    if (source != OS_FROM_STORE) {
+    if (source == OS_FROM_RESPONDER || source == OS_FROM_EXCHANGE) {
         slot->last_success = fetched_at;
         slot->last_fetch = fetched_at;
     }
@@ -167,7 +170,7 @@ static const char *os_accept(os_global *g, os_cert *cert,
     os_slot_read(slot, &after);
     os_log_installed(g, cert, &before, &after, res, source_name, p);
 
-    if (source != OS_FROM_STORE) {
+    if (source == OS_FROM_RESPONDER || source == OS_FROM_EXCHANGE) {
         os_store_write(g, cert, &rec, p);
     }
     if (source == OS_FROM_RESPONDER && g->exchange) {
@@ -365,6 +368,74 @@ int os_load_from_store(os_global *g, os_cert *cert, long long now, int quiet,
     return 1;
 }
 
+int os_load_from_files(os_global *g, os_cert *cert, long long now,
+                       int force, apr_pool_t *p)
+{
+    int i, taken = 0;
+
+    for (i = 0; i < cert->files->nelts; ++i) {
+        os_staple_file *f = APR_ARRAY_IDX(cert->files, i, os_staple_file *);
+        ocsp_verify_params params;
+        ocsp_verify_result res;
+        unsigned char *der;
+        apr_size_t len;
+        struct stat st;
+        const char *why = NULL, *source;
+        long long mtime_ns;
+
+        /* Unchanged since the last look: nothing to do (a cheap lstat
+         * every tick; the file is read only when it changed). */
+        if (lstat(f->path, &st) == 0) {
+            mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL
+                       + st.st_mtim.tv_nsec;
+            if (!force && mtime_ns == f->mtime_ns
+                && (long long)st.st_size == f->size
+                && (long long)st.st_ino == f->ino) {
+                continue;
+            }
+            f->mtime_ns = mtime_ns;
+            f->size = (long long)st.st_size;
+            f->ino = (long long)st.st_ino;
+        }
+        else if (!force && f->ino == -1) {
+            continue;                   /* still missing: said so */
+        }
+        else {
+            f->ino = -1;
+            f->mtime_ns = f->size = 0;
+        }
+        if (os_file_read_safe(f->path, g->max_response_size, &der, &len,
+                              &st, &why, p) != APR_SUCCESS) {
+            why = why ? why : "the file is missing";
+        }
+        else {
+            os_verify_params(g, now, g->serve_expired, &params);
+            source = apr_pstrcat(p, "file ", f->path, NULL);
+            if (ocsp_verify_response(cert->info, der, len, &params, &res, p)
+                != OCSP_VERIFY_OK) {
+                why = res.message;
+            }
+            else if ((why = os_accept(g, cert, der, len, &res, 0,
+                                      OS_FROM_FILE, source, now, p))) {
+                /* an older answer than the one in use: normal when the
+                 * responder is asked too */
+                ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OSLOG(0164)
+                             "%s: %s not used: %s", cert->info->subject,
+                             source, why);
+                continue;
+            }
+            else {
+                ++taken;
+                continue;
+            }
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->s, OSLOG(0163)
+                     "%s: OCSPStapleFile %s ignored: %s; keeping the "
+                     "response in use", cert->info->subject, f->path, why);
+    }
+    return taken;
+}
+
 int os_adopt_from_exchange(os_global *g, os_cert *cert, long long now,
                            apr_pool_t *p)
 {
@@ -409,7 +480,8 @@ int os_adopt_from_exchange(os_global *g, os_cert *cert, long long now,
 }
 
 static void os_summary(os_global *g, server_rec *s, double took,
-                       int fetched, int stored, int shared, apr_pool_t *p)
+                       int fetched, int stored, int shared, int files,
+                       apr_pool_t *p)
 {
     int i, good = 0, revoked = 0, missing = 0;
     long long now = os_now();
@@ -417,7 +489,7 @@ static void os_summary(os_global *g, server_rec *s, double took,
         os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
         os_slot cur;
         staple_state st;
-        if (cert->urls->nelts == 0) {
+        if (!os_cert_has_source(cert)) {
             continue;
         }
         os_slot_read(os_staple_slot(g, cert), &cur);
@@ -444,11 +516,13 @@ static void os_summary(os_global *g, server_rec *s, double took,
     }
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OSLOG(0071)
                  "%d certificate%s: %d good, %d revoked, %d missing, %d "
-                 "without OCSP URL (%d from the store,%s %d fetched in %.2f s)",
-                 g->certs->nelts, g->certs->nelts == 1 ? "" : "s", good,
-                 revoked, missing, g->no_url_count, stored,
+                 "without OCSP URL (%d from the store,%s%s %d fetched in "
+                 "%.2f s)", g->certs->nelts, g->certs->nelts == 1 ? "" : "s",
+                 good, revoked, missing, g->no_url_count, stored,
                  shared ? apr_psprintf(p, " %d from the "
                                        "shared cache,", shared) : "",
+                 files ? apr_psprintf(p, " %d from OCSPStapleFile,", files)
+                       : "",
                  fetched, took);
 }
 
@@ -459,13 +533,16 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
     long long deadline = apr_time_as_msec(start) + g->startup_timeout * 1000;
     os_cert **todo = apr_pcalloc(p, sizeof(os_cert *)
                                     * (apr_size_t)g->certs->nelts);
-    int i, n = 0, stored = 0, shared = 0, fetched = 0;
+    int i, n = 0, stored = 0, shared = 0, fetched = 0, files = 0;
 
     os_exchange_attach(g, p);
     os_exchange_deadline(g, start + apr_time_from_sec(g->startup_timeout));
     for (i = 0; i < g->certs->nelts; ++i) {
         os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
-        if (cert->urls->nelts == 0) {
+        if (cert->files->nelts > 0 && os_load_from_files(g, cert, now, 1, p)) {
+            ++files;
+        }
+        if (!cert->fetch) {
             continue;
         }
         if (os_load_from_store(g, cert, now, 0, p)) {
@@ -487,5 +564,5 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
         fetched = os_fetch_batch(g, todo, n, timeout, deadline, NULL, p);
     }
     os_summary(g, s, (double)(apr_time_now() - start) / APR_USEC_PER_SEC,
-               fetched, stored, shared, p);
+               fetched, stored, shared, files, p);
 }

@@ -17,6 +17,12 @@ const char *os_time_str(apr_pool_t *p, long long t);
 int os_load_from_store(os_global *g, os_cert *cert, long long now, int quiet,
                        apr_pool_t *p);
 
+/* Reads cert's OCSPStapleFiles that changed since this process last
+ * looked (all of them with force); installs what verifies (the fresher response wins), logs once
+ * what does not. Returns how many were taken. */
+int os_load_from_files(os_global *g, os_cert *cert, long long now,
+                       int force, apr_pool_t *p);
+
 /* Adopts a fresher verified response that another server put into the
  * shared cache. */
 int os_adopt_from_exchange(os_global *g, os_cert *cert, long long now,

@@ -29,7 +29,8 @@ struct os_refresher {
     os_global *g;
     apr_pool_t *pool;             /* the watchdog child's, for state */
     apr_hash_t *responders;       /* first URL -> os_responder_state */
-    unsigned char *store_tried;   /* per certificate: read the store once */
+    unsigned char *store_tried;   /* per certificate: looked at once (the
+                                     store, files) */
     long long last_sweep;
     volatile apr_uint32_t stop;   /* the child is exiting */
     volatile apr_uint32_t busy;   /* a tick is running */
@@ -84,16 +85,31 @@ static int os_refresh_wanted(os_refresher *r, os_cert *cert, long long now,
 {
     os_global *g = r->g;
     os_slot *slot = os_staple_slot(g, cert);
-    int asked = apr_atomic_xchg32(&slot->refresh_requested, 0) != 0;
+    int asked, first = !r->store_tried[cert->index];
     os_responder_state *rs;
 
-    if (cert->urls->nelts == 0 || (!asked && slot->next_refresh > now)) {
-        return 0;
-    }
-    if (!r->store_tried[cert->index]) {
+    r->store_tried[cert->index] = 1;
+
+    if (cert->files->nelts > 0) {
+        /* The operator's files: re-read when they change. At the first
+         * look without a servable response (the start-up helper did not
+         * get to it), read them whatever. */
         os_slot cur;
         staple_state st;
-        r->store_tried[cert->index] = 1;
+        os_slot_read(slot, &cur);
+        st = os_slot_state(&cur);
+        os_load_from_files(g, cert, now,
+                           first && !staple_servable(&st, now,
+                                                     g->serve_expired), p);
+    }
+    asked = apr_atomic_xchg32(&slot->refresh_requested, 0) != 0;
+
+    if (!cert->fetch || (!asked && slot->next_refresh > now)) {
+        return 0;
+    }
+    if (first) {
+        os_slot cur;
+        staple_state st;
         os_slot_read(slot, &cur);
         st = os_slot_state(&cur);
         if (!staple_servable(&st, now, g->serve_expired)
@@ -155,7 +171,7 @@ static void os_refresh_responders(os_refresher *r, os_cert **due, int n,
         for (i = 0; i < g->certs->nelts; ++i) {
             os_cert *c = APR_ARRAY_IDX(g->certs, i, os_cert *);
             os_slot *slot = os_staple_slot(g, c);
-            if (c->urls->nelts > 0 && slot->failures > 0
+            if (c->fetch && slot->failures > 0
                 && !strcmp(APR_ARRAY_IDX(c->urls, 0, const char *), url)) {
                 os_slot_begin(slot);
                 slot->next_refresh = now;

@@ -57,10 +57,10 @@ apr_status_t os_staple_post_config(os_global *g, apr_pool_t *pconf,
     for (i = 0; i < n; ++i) {
         const os_cert *cert = APR_ARRAY_IDX(g->certs, i, const os_cert *);
         g->slots[i].cert_status = -1;
-        if (cert->urls->nelts == 0) {
+        if (!os_cert_has_source(cert)) {
             ++g->no_url_count;
         }
-        apr_cpystrn(g->slots[i].last_result, cert->urls->nelts
+        apr_cpystrn(g->slots[i].last_result, os_cert_has_source(cert)
                     ? "not fetched yet"
                     : "no OCSP responder URL in the certificate",
                     sizeof(g->slots[i].last_result));
@@ -304,7 +304,7 @@ int os_staple_serve(os_global *g, const os_cert *cert, conn_rec *c,
     apr_thread_mutex_unlock(g->locals_mutex);
     if (!served) {
         cb(NULL, 0, userdata);
-        if (cert->urls->nelts > 0) {
+        if (os_cert_has_source(cert)) {
             /* Without a responder there was nothing to staple: not a miss. */
             apr_atomic_inc32(&slot->hs.unserved);
         }

@@ -38,6 +38,20 @@ static const char *os_join(apr_pool_t *p, const apr_array_header_t *a,
     return s;
 }
 
+/* Where responses come from: the responder URLs it asks (if it does),
+ * then "file:" and each OCSPStapleFile. */
+static const char *os_sources(apr_pool_t *p, const os_cert *cert)
+{
+    const char *s = cert->fetch ? os_join(p, cert->urls, " ") : "";
+    int i;
+    for (i = 0; i < cert->files->nelts; ++i) {
+        s = apr_pstrcat(p, s, *s ? " " : "", "file:",
+                        APR_ARRAY_IDX(cert->files, i, os_staple_file *)->path,
+                        NULL);
+    }
+    return s;
+}
+
 static int os_cs(int cert_status)
 {
     switch (cert_status) {
@@ -72,7 +86,7 @@ static void os_status_snapshot(const os_global *g, apr_pool_t *p,
         c->vhosts = os_join(p, cert->vhosts, ", ");
         c->subject = cert->info->subject;
         c->serial = cert->info->serial_hex;
-        c->responders = os_join(p, cert->urls, " ");
+        c->responders = os_sources(p, cert);
         c->last_result = apr_pstrndup(p, s.last_result,
                                       sizeof(s.last_result));
         c->must_staple = cert->info->must_staple;

@@ -208,14 +208,12 @@ done:
     return rv;
 }
 
-/* Reads and decodes one store file; *why names the problem. */
-static apr_status_t os_store_read_path(os_global *g, const char *path,
-                                       staple_record *rec, apr_pool_t *p,
-                                       const char **why)
+apr_status_t os_file_read_safe(const char *path, apr_size_t cap,
+                               unsigned char **buf, apr_size_t *len,
+                               struct stat *st, const char **why,
+                               apr_pool_t *p)
 {
-    apr_size_t cap = g->max_response_size + STAPLE_RECORD_MAX_OVERHEAD, got = 0;
-    unsigned char *buf;
-    struct stat st;
+    apr_size_t got = 0;
     apr_status_t rv = APR_SUCCESS;
     int fd;
 
@@ -232,27 +230,27 @@ static apr_status_t os_store_read_path(os_global *g, const char *path,
         }
         return rv;
     }
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         rv = APR_FROM_OS_ERROR(errno);
         *why = apr_psprintf(p, "cannot stat %s", path);
     }
-    else if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st->st_mode)) {
         rv = APR_EINVAL;
         *why = apr_psprintf(p, "%s is not a regular file (%s)", path,
-                            S_ISDIR(st.st_mode) ? "a directory"
-                            : S_ISFIFO(st.st_mode) ? "a FIFO"
-                            : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                            S_ISDIR(st->st_mode) ? "a directory"
+                            : S_ISFIFO(st->st_mode) ? "a FIFO"
+                            : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)
                             ? "a device" : "a socket or other");
     }
-    else if (st.st_size <= 0 || (apr_size_t)st.st_size > cap) {
+    else if (st->st_size <= 0 || (apr_size_t)st->st_size > cap) {
         rv = APR_EINVAL;
         *why = apr_psprintf(p, "%s has an implausible size (%ld bytes)", path,
-                            (long)st.st_size);
+                            (long)st->st_size);
     }
     else {
-        buf = apr_palloc(p, (apr_size_t)st.st_size);
-        while (got < (apr_size_t)st.st_size) {
-            ssize_t n = read(fd, buf + got, (apr_size_t)st.st_size - got);
+        *buf = apr_palloc(p, (apr_size_t)st->st_size);
+        while (got < (apr_size_t)st->st_size) {
+            ssize_t n = read(fd, *buf + got, (apr_size_t)st->st_size - got);
             if (n <= 0) {
                 if (n < 0 && errno == EINTR) {
                     continue;
@@ -261,16 +259,31 @@ static apr_status_t os_store_read_path(os_global *g, const char *path,
             }
             got += (apr_size_t)n;
         }
-        if (got != (apr_size_t)st.st_size) {
+        *len = got;
+        if (got != (apr_size_t)st->st_size) {
             rv = APR_EINVAL;
             *why = apr_psprintf(p, "cannot read %s", path);
         }
-        else if ((*why = staple_record_decode(rec, buf, got))) {
-            *why = apr_psprintf(p, "%s: %s", path, *why);
-            rv = APR_EINVAL;
-        }
     }
     close(fd);
+    return rv;
+}
+
+/* Reads and decodes one store file; *why names the problem. */
+static apr_status_t os_store_read_path(os_global *g, const char *path,
+                                       staple_record *rec, apr_pool_t *p,
+                                       const char **why)
+{
+    unsigned char *buf;
+    apr_size_t len;
+    struct stat st;
+    apr_status_t rv = os_file_read_safe(path, g->max_response_size
+                                        + STAPLE_RECORD_MAX_OVERHEAD, &buf,
+                                        &len, &st, why, p);
+    if (rv == APR_SUCCESS && (*why = staple_record_decode(rec, buf, len))) {
+        *why = apr_psprintf(p, "%s: %s", path, *why);
+        rv = APR_EINVAL;
+    }
     return rv;
 }
 

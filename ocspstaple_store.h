@@ -8,6 +8,17 @@
 
 #include "mod_ocspstaple.h"
 
+#include <sys/stat.h>
+
+/* Reads a whole file safely: without following a link, without blocking
+ * (a FIFO is refused, not waited on), a regular file of at most cap bytes.
+ * *st receives its fstat. APR_ENOENT without a file (*why NULL); otherwise
+ * *why names what is wrong. */
+apr_status_t os_file_read_safe(const char *path, apr_size_t cap,
+                               unsigned char **buf, apr_size_t *len,
+                               struct stat *st, const char **why,
+                               apr_pool_t *p);
+
 /* Parent, post_config, as root: the directory, created without following
  * a link and handed to the User on its open descriptor. Never fails the
  * start: without a usable directory the store is off (logged). */
