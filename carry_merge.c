@@ -14,6 +14,10 @@ void carry_merge(carry_state *cur, const carry_state *old)
     for (k = 0; k < STATUS_ERR_CLASSES; ++k) {
         cur->errors[k] += old->errors[k];
     }
+    /* What the operator was told stays told: a restart repeats nothing. */
+    if (!cur->notified) {
+        cur->notified = old->notified;
+    }
     if (old->failures == 0 || cur->this_update != old->this_update
         || cur->cert_status != old->cert_status) {
         return;                         /* no outage, or it ended */

@@ -16,6 +16,7 @@ typedef struct {
     int cert_status;                    /* of the response in use, or -1 */
     long long this_update;              /* of the response in use */
     long long last_fetch, next_refresh;
+    int notified;                       /* state last told, + 1; 0 none */
     char last_result[CARRY_RESULT_LEN];
 } carry_state;
 

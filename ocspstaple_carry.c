@@ -89,6 +89,7 @@ static void os_carry_to(const os_slot *slot, carry_state *c)
     c->this_update = slot->this_update;
     c->last_fetch = slot->last_fetch;
     c->next_refresh = slot->next_refresh;
+    c->notified = slot->notified;
     memcpy(c->last_result, slot->last_result, sizeof(c->last_result));
 }
 
@@ -114,6 +115,7 @@ static void os_carry_restore_one(os_slot *slot, const os_slot *old)
     slot->failures = (apr_uint32_t)cur.failures;
     slot->last_fetch = cur.last_fetch;
     slot->next_refresh = cur.next_refresh;
+    slot->notified = cur.notified;
     memcpy(slot->last_result, cur.last_result, sizeof(slot->last_result));
     slot->last_result[sizeof(slot->last_result) - 1] = '\0';
     os_slot_end(slot);

@@ -4,6 +4,7 @@
 #include "ocspstaple_store.h"
 #include "ocspstaple_fetch.h"
 #include "ocspstaple_exchange.h"
+#include "ocspstaple_notify.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ struct os_refresher {
     unsigned char *store_tried;   /* per certificate: looked at once (the
                                      store, files) */
     long long last_sweep;
+    os_notifier *notifier;        /* OCSPStapleNotify's runs */
     volatile apr_uint32_t stop;   /* the child is exiting */
     volatile apr_uint32_t busy;   /* a tick is running */
 };
@@ -210,6 +212,7 @@ static void os_refresh_tick(os_refresher *r, apr_pool_t *p)
         os_store_sweep(g, p, now);
     }
     os_check_expiry(g, now, p);
+    os_notify_tick(r->notifier, now, p);
     apr_atomic_inc32(&g->stats->refresher_ticks);
 }
 
@@ -221,6 +224,7 @@ static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
         r->responders = apr_hash_make(r->pool);
         r->store_tried = apr_pcalloc(r->pool, (apr_size_t)r->g->certs->nelts);
         os_exchange_attach(r->g, r->pool);
+        r->notifier = os_notify_create(r->g, r->pool);
         r->last_sweep = 0;
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0090)
                      "background refresh started in process %ld for %d "
@@ -283,6 +287,9 @@ static apr_status_t os_refresh_child_exit(void *data)
     apr_atomic_set32(&r->stop, 1);
     for (waited = 0; apr_atomic_read32(&r->busy) && waited < 300; ++waited) {
         apr_sleep(apr_time_from_msec(10));
+    }
+    if (!apr_atomic_read32(&r->busy)) {
+        os_notify_stop(r->notifier);
     }
     return APR_SUCCESS;
 }

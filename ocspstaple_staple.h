@@ -34,6 +34,8 @@ typedef struct os_slot {
     long long this_update, next_update;
     long long next_refresh, last_fetch, last_success;
     apr_size_t der_len;                 /* bytes in the slot's response area */
+    int notified;                       /* state last told (OCSPStapleNotify)
+                                           + 1; 0: none yet */
     char last_result[192];              /* "ok" or why the last fetch failed */
     /* Written by every handshake: padded to a cache line of their own, so
      * counting does not make the other cores reload what every handshake

@@ -73,6 +73,18 @@ static void a_newer_response_ends_the_outage(void **state_)
     assert_int_equal(cur.served, 20);
 }
 
+static void what_was_told_stays_told(void **state_)
+{
+    carry_state cur = state(0, 100, 2000, "ok");
+    carry_state old = state(0, 100, 1700, "ok");
+    old.notified = 4;
+    carry_merge(&cur, &old);
+    assert_int_equal(cur.notified, 4);
+    cur.notified = 2;
+    carry_merge(&cur, &old);
+    assert_int_equal(cur.notified, 2);
+}
+
 static void a_changed_status_ends_the_outage(void **state_)
 {
     carry_state cur = state(0, 100, 2000, "ok");
@@ -90,6 +102,7 @@ int main(void)
         cmocka_unit_test(failing_again_adds_up_and_keeps_the_later_retry),
         cmocka_unit_test(a_newer_response_ends_the_outage),
         cmocka_unit_test(a_changed_status_ends_the_outage),
+        cmocka_unit_test(what_was_told_stays_told),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
