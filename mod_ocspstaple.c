@@ -82,6 +82,21 @@ static const char *bad_value(cmd_parms *cmd, const char *value,
                         cmd->cmd->name, value, why);
 }
 
+/* "off" (NULL) or a path, relative to ServerRoot. */
+static const char *path_or_off(cmd_parms *cmd, const char *v,
+                               const char **out, const char *what)
+{
+    if (!strcasecmp(v, "off")) {
+        *out = NULL;
+        return NULL;
+    }
+    if (!*v || !(*out = ap_server_root_relative(cmd->pool, v))) {
+        return bad_value(cmd, v, apr_psprintf(cmd->pool, "expects the path "
+                         "of %s, or \"off\"", what));
+    }
+    return NULL;
+}
+
 static os_global *global_of(cmd_parms *cmd, const char **err)
 {
     *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -139,14 +154,7 @@ static const char *cmd_notify(cmd_parms *cmd, void *dc, const char *v)
     if (!g) {
         return err;
     }
-    if (!strcasecmp(v, "off")) {
-        g->notify_cmd = NULL;
-        return NULL;
-    }
-    if (!*v || !(g->notify_cmd = ap_server_root_relative(cmd->pool, v))) {
-        return bad_value(cmd, v, "expects the path of a program, or off");
-    }
-    return NULL;
+    return path_or_off(cmd, v, &g->notify_cmd, "a program");
 }
 
 static const char *cmd_cache(cmd_parms *cmd, void *dc, const char *v)
@@ -193,18 +201,7 @@ static const char *cmd_store(cmd_parms *cmd, void *dc, const char *v)
         return err;
     }
     g->store_set = 1;
-    if (!strcasecmp(v, "off")) {
-        g->store_dir = NULL;
-        return NULL;
-    }
-    if (!*v) {
-        return bad_value(cmd, v, "expects a directory or \"off\"");
-    }
-    g->store_dir = ap_server_root_relative(cmd->pool, v);
-    if (!g->store_dir) {
-        return bad_value(cmd, v, "is not a usable path");
-    }
-    return NULL;
+    return path_or_off(cmd, v, &g->store_dir, "a directory");
 }
 
 static const char *cmd_refresh(cmd_parms *cmd, void *dc, const char *v)

@@ -790,6 +790,31 @@ static void prom_id(status_buf *b, const char *name, const status_cert *c)
     status_buf_puts(b, "\"} ");
 }
 
+/* Host-wide samples without labels, after the per-certificate ones. */
+typedef struct {
+    const char *name, *type, *help;
+    size_t off;                /* into status_totals */
+} prom_scalar;
+
+static const prom_scalar prom_scalars[] = {
+    { "ocspstaple_staples_served_total", "counter",
+      "Handshakes given a staple", offsetof(status_totals, served) },
+    { "ocspstaple_handshakes_unstapled_total", "counter",
+      "Handshakes that asked for a staple and got none",
+      offsetof(status_totals, unserved) },
+    { "ocspstaple_store_write_errors_total", "counter",
+      "Failed writes of store files", offsetof(status_totals, store_errors) },
+    { "ocspstaple_shared_cache_errors_total", "counter",
+      "Failed or timed-out calls to the shared cache",
+      offsetof(status_totals, exchange_errors) },
+    { "ocspstaple_shared_cache_down", "gauge",
+      "1 while the shared cache fails and this server works alone",
+      offsetof(status_totals, exchange_down) },
+    { "ocspstaple_refresher_ticks_total", "counter",
+      "Rounds of the background refresher",
+      offsetof(status_totals, refresher_ticks) },
+};
+
 void status_render_prometheus(status_buf *b, const status_report *r)
 {
     const status_totals *t = &r->totals;
@@ -859,27 +884,11 @@ void status_render_prometheus(status_buf *b, const status_report *r)
         status_buf_printf(b, "ocspstaple_fetch_errors_total{class=\"%s\"} "
                           "%lu\n", status_err_class_name(k), t->errors[k]);
     }
-    prom_head(b, "ocspstaple_staples_served_total", "counter",
-              "Handshakes given a staple");
-    status_buf_printf(b, "ocspstaple_staples_served_total %lu\n", t->served);
-    prom_head(b, "ocspstaple_handshakes_unstapled_total", "counter",
-              "Handshakes that asked for a staple and got none");
-    status_buf_printf(b, "ocspstaple_handshakes_unstapled_total %lu\n",
-                      t->unserved);
-    prom_head(b, "ocspstaple_store_write_errors_total", "counter",
-              "Failed writes of store files");
-    status_buf_printf(b, "ocspstaple_store_write_errors_total %lu\n",
-                      t->store_errors);
-    prom_head(b, "ocspstaple_shared_cache_errors_total", "counter",
-              "Failed or timed-out calls to the shared cache");
-    status_buf_printf(b, "ocspstaple_shared_cache_errors_total %lu\n",
-                      t->exchange_errors);
-    prom_head(b, "ocspstaple_shared_cache_down", "gauge",
-              "1 while the shared cache fails and this server works alone");
-    status_buf_printf(b, "ocspstaple_shared_cache_down %lu\n",
-                      t->exchange_down);
-    prom_head(b, "ocspstaple_refresher_ticks_total", "counter",
-              "Rounds of the background refresher");
-    status_buf_printf(b, "ocspstaple_refresher_ticks_total %lu\n",
-                      t->refresher_ticks);
+    for (k = 0; k < (int)(sizeof(prom_scalars) / sizeof(prom_scalars[0]));
+         ++k) {
+        const prom_scalar *m = &prom_scalars[k];
+        prom_head(b, m->name, m->type, m->help);
+        status_buf_printf(b, "%s %lu\n", m->name,
+                          *(const unsigned long *)((const char *)t + m->off));
+    }
 }
