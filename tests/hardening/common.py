@@ -11,6 +11,7 @@ responder, the test PKI, tlsload); nothing here changes it.
   git_commit()               commit hash of the working tree (+ "-dirty")
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -38,16 +39,40 @@ def log(msg):
     sys.stderr.flush()
 
 
-def git_commit():
+def git_commit(path=REPO):
+    """HEAD of the checkout that holds path (e.g. a module built in a
+    worktree), with "+uncommitted C changes" when its C files differ."""
+    d = path if os.path.isdir(path) else os.path.dirname(path)
     try:
-        h = subprocess.run(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"],
+        top = subprocess.run(["git", "-C", d, "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, timeout=10).stdout.strip() or REPO
+        h = subprocess.run(["git", "-C", top, "rev-parse", "--short=12", "HEAD"],
                            capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "-uno",
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "-uno",
                                 "--", "*.c", "*.h"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return h + ("+uncommitted C changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def snapshot_module(work, path=None):
+    """Copies the module (httpd_env.MODULE_PATH unless path) into work/ and
+    makes the harness load the copy: httpd loads the module again at every
+    restart, and a rebuild of .libs/ during a long run (or a half-written
+    file) must not change the code under test. Returns {"source", "path",
+    "sha256", "commit"}."""
+    src = os.path.abspath(path or httpd_env.MODULE_PATH)
+    d = os.path.join(work, "module")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, "mod_ocspstaple.so")
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o755)
+    with open(dst, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    httpd_env.MODULE_PATH = dst
+    return {"source": src, "path": dst, "sha256": digest, "commit": git_commit(src)}
 
 
 class Bed:
@@ -93,16 +118,25 @@ def _status_fields(pid):
 
 
 def proc_sample(pid):
-    """{"rss_kb", "fds", "threads", "vsz_kb"} of a live process, or None."""
+    """{"rss_kb", "fds", "sockets", "threads", "vsz_kb"} of a live process,
+    or None. sockets: the fds that are sockets (a child's client and
+    responder connections come and go; the rest should not)."""
     try:
         st = _status_fields(pid)
-        fds = len(os.listdir("/proc/%d/fd" % pid))
+        d = "/proc/%d/fd" % pid
+        links = []
+        for n in os.listdir(d):
+            try:
+                links.append(os.readlink(os.path.join(d, n)))
+            except OSError:
+                pass
     except OSError:
         return None
     return {"rss_kb": int(st.get("VmRSS", "0 kB").split()[0]),
             "vsz_kb": int(st.get("VmSize", "0 kB").split()[0]),
             "threads": int(st.get("Threads", "0")),
-            "fds": fds}
+            "fds": len(links),
+            "sockets": sum(1 for l in links if l.startswith("socket:"))}
 
 
 def shm_sample(parent):
@@ -160,6 +194,7 @@ def sample(env, before=()):
            "child_rss_kb_max": max((s["rss_kb"] for s in ks), default=0),
            "child_rss_kb_sum": sum(s["rss_kb"] for s in ks),
            "child_fds_max": max((s["fds"] for s in ks), default=0),
+           "child_nonsocket_fds_max": max((s["fds"] - s["sockets"] for s in ks), default=0),
            "child_pids": kids}
     out.update(shm_sample(parent))
     return out

@@ -12,7 +12,12 @@ responses from the test responder's builder mode valid --validity seconds
 threads, each doing full TLS handshakes (no session reuse) that ask for a
 staple and check it as a strict client does (parses, verifies against the
 test root, names the leaf, inside its validity window, good), back to back
-for --seconds. A graceful restart (SIGUSR1) half-way through. Checks:
+for --seconds. A graceful restart (SIGUSR1) half-way through. Then the
+same run without the module (--control, default on except for --smoke):
+the same httpd, sizing and restart, SSLUseStapling off, to tell the
+machine's and httpd's latency tail from the module's. The kernel's
+listen-queue counters (ListenOverflows, ListenDrops: SYNs dropped, the
+client retries after 1, 3, 7 ... s) are recorded for each run. Checks:
 
   * zero failed handshakes (connect, handshake, timeouts of 10 s)
   * every handshake carried a valid, current, good staple
@@ -45,12 +50,14 @@ not httpd's.
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (REPO, HttpdEnv, auto_status, git_commit, guard_problems,  # noqa: E402
-                    log, proc_sample, write_json)
+from common import (REPO, HttpdEnv, auto_status, guard_problems, log,  # noqa: E402
+                    proc_sample, snapshot_module, write_json)
 import httpd_env  # noqa: E402
 from httpd_env import child_pids  # noqa: E402
 from ocsp_responder import Responder  # noqa: E402
@@ -87,16 +94,43 @@ class LoadEnv(HttpdEnv):
         return "\n".join(lines) + "\n"
 
 
-def run_one(a, mpm, pki, responder):
+NETSTAT_KEYS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "SyncookiesSent",
+                "TCPTimeouts")
+
+
+def netstat():
+    """TcpExt counters of /proc/net/netstat (whole machine): SYNs dropped
+    because a listen queue was full, and so on."""
+    out = {}
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for names, vals in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            for k, v in zip(names.split()[1:], vals.split()[1:]):
+                if k in NETSTAT_KEYS:
+                    out[k] = int(v)
+    return out
+
+
+def run_one(a, mpm, pki, responder, control=False):
+    """One load run. control: the same httpd, sizing and graceful restart
+    without mod_ocspstaple (SSLUseStapling off): what the machine and httpd
+    give without the module; only failed handshakes are checked."""
     leaf = pki.leaf("rsa")
-    env = LoadEnv(pki, mpm=mpm, name="load-" + mpm, loglevel="warn ocspstaple:info")
-    env.add_vhost(leaf.hostname, leaf)
+    label = mpm + (" (control, no module)" if control else "")
+    env = LoadEnv(pki, mpm=mpm, name="load-" + mpm + ("-control" if control else ""),
+                  loglevel="warn" if control else "warn ocspstaple:info",
+                  with_module=not control)
+    env.add_vhost(leaf.hostname, leaf, stapling=not control)
     env.server_lines += SIZING[mpm] + COMMON
     responder.reset()
     responder.set_mode("builder", validity=a.validity)
     problems = []
-    rec = {"mpm": mpm, "clients": a.clients, "seconds": a.seconds,
-           "validity_s": a.validity, "sizing": SIZING[mpm] + COMMON}
+    rec = {"mpm": mpm, "control": control, "label": label, "clients": a.clients,
+           "seconds": a.seconds, "validity_s": a.validity, "sizing": SIZING[mpm] + COMMON}
     env.start(timeout=60)
     try:
         # every child up before the clients come (prefork: 200 processes)
@@ -105,10 +139,11 @@ def run_one(a, mpm, pki, responder):
                              30, 0.2)
         rec["children_at_start"] = len(child_pids(env.pid()))
         r = refresh_helpers.staple(env, leaf.hostname, pki)
-        if not (r.stapled and r.cert_status == "good"):
-            problems.append("%s: no good staple before the load: %r" % (mpm, r))
-        st0 = auto_status(env)
+        if not control and not (r.stapled and r.cert_status == "good"):
+            problems.append("%s: no good staple before the load: %r" % (label, r))
+        st0 = {} if control else auto_status(env)
         responder.reset_counts()
+        ns0 = netstat()
         t0 = time.time()
         p = refresh_helpers.tlsload_popen(env.port, leaf.hostname, pki.root_path,
                                           a.clients, a.seconds, timeout=10)
@@ -117,19 +152,19 @@ def run_one(a, mpm, pki, responder):
             refresh_helpers.poll(lambda: time.time() - t0 >= a.seconds / 2
                                  or p.poll() is not None, a.seconds)
             if p.poll() is not None:
-                problems.append("%s: tlsload ended early" % mpm)
+                problems.append("%s: tlsload ended early" % label)
             t_graceful = time.time()
             rec["graceful_s"] = round(env.graceful(timeout=60), 2)
             rec["graceful_at_s"] = round(t_graceful - t0, 1)
-            kids = child_pids(env.pid())
-            rec["children_after_graceful"] = len(kids)
+            rec["children_after_graceful"] = len(child_pids(env.pid()))
             res, err = refresh_helpers.tlsload_result(p, a.seconds + 90)
         finally:
             if p.poll() is None:
                 p.kill()
                 p.communicate(timeout=10)
         t1 = time.time()
-        st1 = auto_status(env)
+        ns1 = netstat()
+        st1 = {} if control else auto_status(env)
         rec["parent_after"] = proc_sample(env.pid())
     finally:
         env.stop(timeout=60)
@@ -139,51 +174,60 @@ def run_one(a, mpm, pki, responder):
                                     "stapled", "verified", "in_validity", "good",
                                     "revoked", "ok", "lat_ms", "over_1s", "first_error",
                                     "protocol", "client_cpu_s")})
-    hits = [h.time - t0 for h in responder.hits(leaf.serial)]
-    rec["refreshes_during_run_at_s"] = [round(h, 1) for h in hits if h <= t1 - t0]
-    for k in ("OCSPStapleFetches", "OCSPStapleFetchErrors", "OCSPStapleServed",
-              "OCSPStapleUnserved"):
-        rec[k + "_delta"] = int(st1.get(k, 0)) - int(st0.get(k, 0))
+    rec["netstat_delta"] = {k: ns1.get(k, 0) - ns0.get(k, 0) for k in ns0}
     if n == 0:
-        problems.append("%s: no handshake at all (%s)" % (mpm, res.get("first_error")))
+        problems.append("%s: no handshake at all (%s)" % (label, res.get("first_error")))
     if res["errors"]:
         problems.append("%s: %d failed handshakes (%d timeouts), first: %s" % (
-            mpm, res["errors"], res["timeouts"], res["first_error"]))
-    for k in ("stapled", "verified", "in_validity", "good", "ok"):
-        if res[k] != n:
-            problems.append("%s: %s %d of %d handshakes" % (mpm, k, res[k], n))
-    if len(rec["refreshes_during_run_at_s"]) < 2:
-        problems.append("%s: %d refreshes during the run, want >= 2: %s" % (
-            mpm, len(rec["refreshes_during_run_at_s"]), rec["refreshes_during_run_at_s"]))
-    if not any(h > rec["graceful_at_s"] for h in rec["refreshes_during_run_at_s"]):
-        problems.append("%s: no refresh after the graceful restart: %s" % (
-            mpm, rec["refreshes_during_run_at_s"]))
-    if rec["OCSPStapleFetchErrors_delta"]:
-        problems.append("%s: %d fetch errors" % (mpm, rec["OCSPStapleFetchErrors_delta"]))
-    if rec["OCSPStapleUnserved_delta"]:
-        problems.append("%s: the module counted %d handshakes without a staple" % (
-            mpm, rec["OCSPStapleUnserved_delta"]))
-    problems += ["%s: error log: %s" % (mpm, x) for x in guard_problems(env)]
+            label, res["errors"], res["timeouts"], res["first_error"]))
+    if not control:
+        hits = [h.time - t0 for h in responder.hits(leaf.serial)]
+        rec["refreshes_during_run_at_s"] = [round(h, 1) for h in hits if h <= t1 - t0]
+        for k in ("OCSPStapleFetches", "OCSPStapleFetchErrors", "OCSPStapleServed",
+                  "OCSPStapleUnserved"):
+            rec[k + "_delta"] = int(st1.get(k, 0)) - int(st0.get(k, 0))
+        for k in ("stapled", "verified", "in_validity", "good", "ok"):
+            if res[k] != n:
+                problems.append("%s: %s %d of %d handshakes" % (label, k, res[k], n))
+        if len(rec["refreshes_during_run_at_s"]) < 2:
+            problems.append("%s: %d refreshes during the run, want >= 2: %s" % (
+                label, len(rec["refreshes_during_run_at_s"]),
+                rec["refreshes_during_run_at_s"]))
+        if not any(h > rec["graceful_at_s"] for h in rec["refreshes_during_run_at_s"]):
+            problems.append("%s: no refresh after the graceful restart: %s" % (
+                label, rec["refreshes_during_run_at_s"]))
+        if rec["OCSPStapleFetchErrors_delta"]:
+            problems.append("%s: %d fetch errors" % (label, rec["OCSPStapleFetchErrors_delta"]))
+        if rec["OCSPStapleUnserved_delta"]:
+            problems.append("%s: the module counted %d handshakes without a staple" % (
+                label, rec["OCSPStapleUnserved_delta"]))
+    problems += ["%s: error log: %s" % (label, x) for x in guard_problems(env)]
     if not problems:
         env.cleanup()
     else:
-        log("%s: ServerRoot kept: %s" % (mpm, env.root))
+        log("%s: ServerRoot kept: %s" % (label, env.root))
     rec["problems"] = problems
     return rec
 
 
 def markdown(results):
     L = ["| MPM | clients | s | handshakes | /s | failed | without valid staple | "
-         "p50 ms | p99 ms | max ms | refreshes during run (s after start) | graceful at |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "p50 ms | p90 ms | p99 ms | max ms | > 1 s | listen queue overflows | "
+         "refreshes during run (s after start) | graceful at |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         if "handshakes" not in r:
             continue
-        L.append("| %s | %d | %d | %d | %.0f | %d | %d | %.1f | %.1f | %.1f | %s | %s s |" % (
-            r["mpm"], r["clients"], r["seconds"], r["handshakes"], r["hs_per_s"],
-            r["errors"], r["handshakes"] - r["ok"], r["lat_ms"]["p50"], r["lat_ms"]["p99"],
-            r["lat_ms"]["max"], ", ".join("%g" % x for x in r["refreshes_during_run_at_s"]),
-            r.get("graceful_at_s")))
+        L.append("| %s | %d | %d | %d | %.0f | %d | %s | %.1f | %.1f | %.1f | %.1f | %d | %s | "
+                 "%s | %s s |" % (
+                     r["label"], r["clients"], r["seconds"], r["handshakes"], r["hs_per_s"],
+                     r["errors"], "-" if r["control"] else r["handshakes"] - r["ok"],
+                     r["lat_ms"]["p50"], r["lat_ms"]["p90"], r["lat_ms"]["p99"],
+                     r["lat_ms"]["max"], r["over_1s"],
+                     r["netstat_delta"].get("ListenOverflows", "?"),
+                     "-" if r["control"] else
+                     ", ".join("%g" % x for x in r["refreshes_during_run_at_s"]),
+                     r.get("graceful_at_s")))
     if results.get("problems"):
         L += ["", "Problems:"] + ["- " + p for p in results["problems"]]
     return "\n".join(L)
@@ -197,29 +241,34 @@ def main():
     ap.add_argument("--validity", type=int, default=None)
     ap.add_argument("--smoke", action="store_true",
                     help="50 clients, 15 s, validity 10 s, event only")
+    ap.add_argument("--control", action=argparse.BooleanOptionalAction, default=None,
+                    help="also run each MPM without the module (default: on, off with --smoke)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--module", help="module to load (default .libs/mod_ocspstaple.so)")
     a = ap.parse_args()
     if a.smoke:
         a.mpm = a.mpm or "event"
         a.clients = a.clients or 50
         a.seconds = a.seconds or 15
         a.validity = a.validity or 10
+    if a.control is None:
+        a.control = not a.smoke
     a.mpm = a.mpm or "event,prefork"
     a.clients = a.clients or 200
     a.seconds = a.seconds or 60
     a.validity = a.validity or 30
     out = a.out or (OUT.replace("load.json", "load-smoke.json") if a.smoke else OUT)
-    if not os.path.exists(httpd_env.MODULE_PATH):
-        sys.exit("%s missing: make -f Makefile.apxs" % httpd_env.MODULE_PATH)
+    module = os.path.abspath(a.module or httpd_env.MODULE_PATH)
+    if not os.path.exists(module):
+        sys.exit("%s missing: make -f Makefile.apxs" % module)
     if refresh_helpers.tlsload_binary() is None:
         sys.exit("bench/tlsload.c missing")
-    results = {"commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-               "module": httpd_env.MODULE_PATH, "cpus": os.cpu_count(),
-               "load_at_start": os.getloadavg(), "runs": [], "problems": []}
-    import tempfile
-    import shutil
     work = tempfile.mkdtemp(prefix="ocspstaple-load-", dir="/tmp")
     os.chmod(work, 0o755)
+    snap = snapshot_module(work, module)
+    results = {"commit": snap["commit"], "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+               "module": snap, "cpus": os.cpu_count(),
+               "load_at_start": os.getloadavg(), "runs": [], "problems": []}
     responder = Responder()
     responder.bind()
     pki = PKI.generate(os.path.join(work, "pki"), responder.url)
@@ -230,13 +279,16 @@ def main():
         for mpm in a.mpm.split(","):
             log("%s: %d clients for %g s, responses valid %d s" % (
                 mpm, a.clients, a.seconds, a.validity))
-            try:
-                rec = run_one(a, mpm, pki, responder)
-            except Exception as e:  # noqa: BLE001 - reported
-                rec = {"mpm": mpm, "problems": ["%s: aborted: %r" % (mpm, e)]}
-            results["runs"].append(rec)
-            results["problems"] += rec["problems"]
-            write_json(out, results)
+            for control in ((False, True) if a.control else (False,)):
+                try:
+                    rec = run_one(a, mpm, pki, responder, control=control)
+                except Exception as e:  # noqa: BLE001 - reported
+                    rec = {"mpm": mpm, "control": control,
+                           "problems": ["%s%s: aborted: %r" % (
+                               mpm, " (control)" if control else "", e)]}
+                results["runs"].append(rec)
+                results["problems"] += rec["problems"]
+                write_json(out, results)
     finally:
         for env in list(HttpdEnv.instances):
             env.stop()
