@@ -15,7 +15,18 @@
 #include <apr_atomic.h>
 #include <apr_strings.h>
 
-#define OS_CARRY_KEY "mod_ocspstaple-carry"
+/* The snapshot outlives the module's code: a package upgrade reloads httpd
+ * gracefully, and the new code must not read slots saved in the old
+ * layout. So the key names the layout (bump OS_CARRY_LAYOUT when a field
+ * changes meaning); a snapshot of another layout is left alone. */
+#define OS_CARRY_LAYOUT 2
+#define OS_CARRY_KEY_FMT "mod_ocspstaple-carry-v%d-%lu"
+
+static const char *os_carry_key(apr_pool_t *p)
+{
+    return apr_psprintf(p, OS_CARRY_KEY_FMT, OS_CARRY_LAYOUT,
+                        (unsigned long)sizeof(os_slot));
+}
 
 /* Process-lifetime (ap_retained_data_create): one snapshot at a time. */
 typedef struct {
@@ -29,11 +40,12 @@ typedef struct {
     apr_pool_t *process_pool;
 } os_carry_ctx;
 
-static os_carry *os_carry_get(void)
+static os_carry *os_carry_get(apr_pool_t *p)
 {
-    os_carry *carry = ap_retained_data_get(OS_CARRY_KEY);
+    const char *key = os_carry_key(p);
+    os_carry *carry = ap_retained_data_get(key);
     if (!carry) {
-        carry = ap_retained_data_create(OS_CARRY_KEY, sizeof(*carry));
+        carry = ap_retained_data_create(key, sizeof(*carry));
     }
     return carry;
 }
@@ -123,7 +135,7 @@ static void os_carry_restore_one(os_slot *slot, const os_slot *old)
 
 void os_carry_restore(os_global *g, server_rec *s)
 {
-    os_carry *carry = ap_retained_data_get(OS_CARRY_KEY);
+    os_carry *carry = ap_retained_data_get(os_carry_key(g->pool));
     int i, n = 0;
 
     if (!carry || !carry->by_id) {
@@ -152,7 +164,7 @@ void os_carry_register(os_global *g, apr_pool_t *pconf, server_rec *s)
 {
     os_carry_ctx *ctx = apr_pcalloc(pconf, sizeof(*ctx));
     ctx->g = g;
-    ctx->carry = os_carry_get();
+    ctx->carry = os_carry_get(pconf);
     ctx->process_pool = s->process->pool;
     /* Parent only: a child never runs pconf's cleanups at exit, and a
      * forked-and-exec'd program must not either. */
