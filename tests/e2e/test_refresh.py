@@ -260,7 +260,11 @@ def test_bad_answers_keep_previous_staple_and_back_off(pki, responder, new_httpd
                 m, t[0] - prefetch[m])
         g = gaps(t)
         assert g[0] >= 1.5, "%s: retried after %.2f s" % (m, g[0])
-        assert all(b > a for a, b in zip(g, g[1:])), "%s: retry gaps do not grow: %s" % (m, g)
+        # They grow, but near expiry the policy caps a retry at a third of
+        # the life left (refresh_retry), so two may come out equal: never
+        # shorter (a quarter second of tick and scheduling slack).
+        assert all(b >= a - 0.25 for a, b in zip(g, g[1:])), \
+            "%s: retry gaps shrink: %s" % (m, g)
     print("first bad answer after the prefetch, then retry gaps: %s" % report)
     for m in FAULTS:
         lines = [l for l in log_matches(env, FIRST_FAILURE) if leaves[m].hostname in l]
