@@ -1,5 +1,6 @@
 /* ocsp_cert: facts about one certificate needed to ask for and check its
  * OCSP status. See ocsp_cert.h. No httpd here. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -7,14 +8,35 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "ocsp_cert.h"
 #include "core_util.h"
 
 #include <apr_hash.h>
+
+/* Responder certificates remembered per issuer: CAs sign with one
+ * delegated responder at a time, rolling it over now and then. */
+#define OCSP_ISSUER_SIGNERS 4
+
+struct ocsp_issuer {
+    X509 *x509;                   /* the issuer, parsed in full */
+    X509_STORE *store;            /* trusts x509 alone (partial chain) */
+    unsigned char key_sha1[SHA_DIGEST_LENGTH]; /* of its public key */
+    OSSL_LIB_CTX *keyless;        /* shared by all issuers of the pool */
+    CRYPTO_RWLOCK *lock;          /* guards the signers */
+    struct {
+        unsigned char *der;       /* OPENSSL_malloc'd */
+        int len;
+        X509 *x509;               /* parsed in full */
+    } signers[OCSP_ISSUER_SIGNERS];
+    unsigned next;                /* the slot replaced next */
+};
 
 /* TLS Feature extension value for status_request (RFC 7633, RFC 6066). */
 #define TLSFEATURE_STATUS_REQUEST 5
@@ -192,29 +214,217 @@ apr_status_t ocsp_cert_from_x509(ocsp_cert **pcert, X509 *leaf, X509 *issuer,
     return APR_SUCCESS;
 }
 
-/* The issuer already parsed for another certificate, or this one, now
- * remembered (the hash holds a reference, freed with p). */
-static X509 *shared_issuer(apr_hash_t *issuers, X509 *issuer, apr_pool_t *p)
+/* ---- parsing without the public key ------------------------------------ */
+
+/* OpenSSL 3.0 decodes a certificate's public key while parsing it, through
+ * its provider decoders, and that costs about as much as verifying a
+ * signature. The leaf's key is never used here. A library context whose
+ * only provider is the "null" provider has no decoder: certificates parsed
+ * in it come out complete but without a key (OpenSSL treats the key as
+ * optional while parsing). One per pool, freed with it after the
+ * certificates parsed in it (pool cleanups run in reverse order). */
+typedef struct {
+    OSSL_LIB_CTX *ctx;
+    OSSL_PROVIDER *null_prov;
+} keyless_ctx;
+
+#define KEYLESS_USERDATA "ocsp_cert:keyless"
+
+static apr_status_t keyless_free(void *data)
+{
+    keyless_ctx *k = data;
+    if (k->null_prov)
+        OSSL_PROVIDER_unload(k->null_prov);
+    OSSL_LIB_CTX_free(k->ctx);
+    k->ctx = NULL;
+    k->null_prov = NULL;
+    return APR_SUCCESS;
+}
+
+/* The pool's keyless context, or NULL (then certificates are parsed in
+ * full, as before). */
+static OSSL_LIB_CTX *keyless_of(apr_pool_t *p)
+{
+    void *v = NULL;
+    keyless_ctx *k;
+
+    if (apr_pool_userdata_get(&v, KEYLESS_USERDATA, p) == APR_SUCCESS && v)
+        return ((keyless_ctx *)v)->ctx;
+    k = apr_pcalloc(p, sizeof(*k));
+    k->ctx = OSSL_LIB_CTX_new();
+    if (k->ctx)
+        k->null_prov = OSSL_PROVIDER_load(k->ctx, "null");
+    if (!k->ctx || !k->null_prov) {
+        keyless_free(k);
+        ERR_clear_error();
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, k, keyless_free, apr_pool_cleanup_null);
+    apr_pool_userdata_set(k, KEYLESS_USERDATA, NULL, p);
+    return k->ctx;
+}
+
+/* The DER of the next PEM certificate in bio (as PEM_read_bio_X509 finds
+ * it), or NULL. */
+static unsigned char *read_der(BIO *bio, long *len)
+{
+    unsigned char *data = NULL;
+    *len = 0;
+    if (!PEM_bytes_read_bio(&data, len, NULL, PEM_STRING_X509, bio, NULL,
+                            NULL))
+        return NULL;
+    return data;
+}
+
+/* Parses der in full (ctx NULL) or without the key (ctx keyless). */
+static X509 *parse_der(const unsigned char *der, long len, OSSL_LIB_CTX *ctx)
+{
+    const unsigned char *q = der;
+    return ctx ? (X509 *)ASN1_item_d2i_ex(NULL, &q, len, ASN1_ITEM_rptr(X509),
+                                         ctx, NULL)
+               : d2i_X509(NULL, &q, len);
+}
+
+/* ---- the issuer, shared --------------------------------------------------- */
+
+static apr_status_t issuer_free(void *data)
+{
+    ocsp_issuer *is = data;
+    int i;
+    for (i = 0; i < OCSP_ISSUER_SIGNERS; i++) {
+        X509_free(is->signers[i].x509);
+        OPENSSL_free(is->signers[i].der);
+        is->signers[i].x509 = NULL;
+        is->signers[i].der = NULL;
+    }
+    X509_STORE_free(is->store);
+    X509_free(is->x509);
+    CRYPTO_THREAD_lock_free(is->lock);
+    free(is);
+    return APR_SUCCESS;
+}
+
+/* The ocsp_issuer of the issuer with this DER: the one made for an earlier
+ * certificate, or a new one (the issuer parsed in full). NULL when the DER
+ * is not a certificate (the caller reports it). */
+static ocsp_issuer *issuer_of(apr_hash_t *issuers, const unsigned char *der,
+                              long len, OSSL_LIB_CTX *keyless, apr_pool_t *p)
+{
+    ocsp_issuer *is = apr_hash_get(issuers, der, (apr_ssize_t)len);
+    X509 *x;
+
+    if (is)
+        return is;
+    if ((x = parse_der(der, len, NULL)) == NULL)
+        return NULL;
+    /* malloc'd, not pool memory: what it holds is also reachable for
+     * LeakSanitizer, which does not scan APR's mmap'd pools */
+    if ((is = calloc(1, sizeof(*is))) == NULL) {
+        X509_free(x);
+        return NULL;
+    }
+    is->x509 = x;
+    is->keyless = keyless;
+    apr_pool_cleanup_register(p, is, issuer_free, apr_pool_cleanup_null);
+    is->store = X509_STORE_new();
+    is->lock = CRYPTO_THREAD_lock_new();
+    /* As ocsp_verify always did: the issuer as the only trust anchor,
+     * usually an intermediate, hence PARTIAL_CHAIN. */
+    if (!is->store || !is->lock || !X509_STORE_add_cert(is->store, x)
+        || !X509_STORE_set_flags(is->store, X509_V_FLAG_PARTIAL_CHAIN)
+        || !X509_pubkey_digest(x, EVP_sha1(), is->key_sha1, NULL)) {
+        ERR_clear_error();
+        return NULL;
+    }
+    apr_hash_set(issuers, apr_pmemdup(p, der, (apr_size_t)len),
+                 (apr_ssize_t)len, is);
+    return is;
+}
+
+X509_STORE *ocsp_issuer_store(ocsp_issuer *is)
+{
+    return is && X509_STORE_up_ref(is->store) ? is->store : NULL;
+}
+
+OSSL_LIB_CTX *ocsp_issuer_keyless(const ocsp_issuer *is)
+{
+    return is ? is->keyless : NULL;
+}
+
+int ocsp_issuer_is_responder(const ocsp_issuer *is, OCSP_BASICRESP *bs)
+{
+    const ASN1_OCTET_STRING *keyid = NULL;
+    const X509_NAME *name = NULL;
+
+    /* What OpenSSL's signer lookup compares: the subject name, or the
+     * SHA-1 of the public key. */
+    if (!is || !OCSP_resp_get0_id(bs, &keyid, &name))
+        return 0;
+    if (name)
+        return X509_NAME_cmp(name, X509_get_subject_name(is->x509)) == 0;
+    return keyid && keyid->length == SHA_DIGEST_LENGTH
+           && memcmp(keyid->data, is->key_sha1, SHA_DIGEST_LENGTH) == 0;
+}
+
+X509 *ocsp_issuer_signer(ocsp_issuer *is, X509 *seen, int *known)
 {
     unsigned char *der = NULL;
-    int len = i2d_X509(issuer, &der);
-    X509 *have;
+    int len, i;
+    X509 *x = NULL;
 
-    if (len <= 0) {
+    *known = 0;
+    if (!is || !seen || (len = i2d_X509(seen, &der)) <= 0) {
         ERR_clear_error();
-        return issuer;
+        return NULL;
     }
-    have = apr_hash_get(issuers, der, len);
-    if (!have && X509_up_ref(issuer)) {
-        apr_hash_set(issuers, apr_pmemdup(p, der, (apr_size_t)len), len,
-                     issuer);
-        apr_pool_cleanup_register(p, issuer, cleanup_x509,
-                                  apr_pool_cleanup_null);
-        have = issuer;
+    if (CRYPTO_THREAD_read_lock(is->lock)) {
+        for (i = 0; i < OCSP_ISSUER_SIGNERS && !x; i++) {
+            if (is->signers[i].x509 && is->signers[i].len == len
+                && memcmp(is->signers[i].der, der, (size_t)len) == 0
+                && X509_up_ref(is->signers[i].x509))
+                x = is->signers[i].x509;
+        }
+        CRYPTO_THREAD_unlock(is->lock);
     }
+    if (x)
+        *known = 1;
+    else
+        x = parse_der(der, len, NULL);
     OPENSSL_free(der);
-    return have ? have : issuer;
+    return x;
 }
+
+void ocsp_issuer_remember(ocsp_issuer *is, X509 *signer)
+{
+    unsigned char *der = NULL;
+    int len, i, have = 0;
+
+    if (!is || !signer || (len = i2d_X509(signer, &der)) <= 0) {
+        ERR_clear_error();
+        return;
+    }
+    if (!CRYPTO_THREAD_write_lock(is->lock)) {
+        OPENSSL_free(der);
+        return;
+    }
+    for (i = 0; i < OCSP_ISSUER_SIGNERS; i++) {
+        have |= is->signers[i].x509 && is->signers[i].len == len
+                && memcmp(is->signers[i].der, der, (size_t)len) == 0;
+    }
+    if (!have && X509_up_ref(signer)) {
+        i = (int)(is->next++ % OCSP_ISSUER_SIGNERS);
+        X509_free(is->signers[i].x509);
+        OPENSSL_free(is->signers[i].der);
+        is->signers[i].x509 = signer;
+        is->signers[i].der = der;
+        is->signers[i].len = len;
+        der = NULL;
+    }
+    CRYPTO_THREAD_unlock(is->lock);
+    OPENSSL_free(der);
+}
+
+/* ---- from PEM --------------------------------------------------------------- */
 
 apr_status_t ocsp_cert_from_pem(ocsp_cert **pcert, const char *pem,
                                 apr_pool_t *p, const char **err)
@@ -228,6 +438,10 @@ apr_status_t ocsp_cert_from_pem_shared(ocsp_cert **pcert, const char *pem,
 {
     BIO *bio;
     X509 *leaf = NULL, *issuer = NULL;
+    unsigned char *leaf_der = NULL, *issuer_der = NULL;
+    long leaf_len = 0, issuer_len = 0;
+    OSSL_LIB_CTX *keyless;
+    ocsp_issuer *is = NULL;
     apr_status_t rv;
 
     if (pcert)
@@ -241,22 +455,38 @@ apr_status_t ocsp_cert_from_pem_shared(ocsp_cert **pcert, const char *pem,
         set_err(err, "internal error: no pool");
         return APR_EINVAL;
     }
+    keyless = keyless_of(p);
     bio = BIO_new_mem_buf(pem, -1);
     if (bio == NULL) {
         set_err(err, "out of memory reading PEM");
         ERR_clear_error();
         return APR_ENOMEM;
     }
-    leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (leaf == NULL) {
+    leaf_der = read_der(bio, &leaf_len);
+    if (leaf_der == NULL
+        || (leaf = parse_der(leaf_der, leaf_len, keyless)) == NULL) {
         set_err(err, apr_psprintf(p, "no certificate found in the PEM text "
                                      "(expected the leaf, then its issuer): "
                                      "%s", take_openssl_errors(p)));
         BIO_free(bio);
+        OPENSSL_free(leaf_der);
         return APR_EINVAL;
     }
-    issuer = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    OPENSSL_free(leaf_der);
+    issuer_der = read_der(bio, &issuer_len);
     BIO_free(bio);
+    if (issuer_der) {
+        if (issuers) {
+            if ((is = issuer_of(issuers, issuer_der, issuer_len, keyless, p)))
+                issuer = is->x509;
+            if (issuer)
+                X509_up_ref(issuer);
+        }
+        else {
+            issuer = parse_der(issuer_der, issuer_len, NULL);
+        }
+        OPENSSL_free(issuer_der);
+    }
     if (issuer == NULL) {
         const char *why = take_openssl_errors(p);
         set_err(err, apr_psprintf(p, "the PEM text holds the leaf but no "
@@ -265,9 +495,9 @@ apr_status_t ocsp_cert_from_pem_shared(ocsp_cert **pcert, const char *pem,
         return APR_EINVAL;
     }
 
-    rv = ocsp_cert_from_x509(pcert, leaf,
-                             issuers ? shared_issuer(issuers, issuer, p)
-                                     : issuer, p, err);
+    rv = ocsp_cert_from_x509(pcert, leaf, issuer, p, err);
+    if (rv == APR_SUCCESS)
+        (*pcert)->shared = is;
     /* ocsp_cert_from_x509 took its own references. */
     X509_free(leaf);
     X509_free(issuer);

@@ -88,6 +88,48 @@ static const char *signature_reason(int reason)
     return "signature or signer authorisation check failed";
 }
 
+/* The BasicOCSPResponse inside a successful OCSPResponse (DER that
+ * d2i_OCSP_RESPONSE accepted), parsed in the keyless library context: the
+ * certificates it carries come without their public keys, which OpenSSL
+ * 3.0 would otherwise decode at great cost although the one that matters,
+ * the signer's, is remembered parsed per issuer (ocsp_issuer_signer). The
+ * same template as OCSP_response_get1_basic, only another library context.
+ * NULL whenever anything is unusual: the caller then takes the usual way,
+ * which gives the same answer or the proper error. */
+static OCSP_BASICRESP *basic_keyless(const unsigned char *der, long len,
+                                     OSSL_LIB_CTX *keyless)
+{
+    /* OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED,
+     *     responseBytes [0] EXPLICIT SEQUENCE { responseType OID,
+     *                                           response OCTET STRING } } */
+    const unsigned char *p = der, *end = der + len;
+    const ASN1_OBJECT *basic = OBJ_nid2obj(NID_id_pkix_OCSP_basic);
+    OCSP_BASICRESP *bs = NULL;
+    long l;
+    int tag, cls;
+
+    if (!keyless || !basic)
+        return NULL;
+    ERR_set_mark();
+#define STEP(cons, want_cls, want_tag)                                     \
+    (ASN1_get_object(&p, &l, &tag, &cls, (long)(end - p)) == (cons)       \
+     && cls == (want_cls) && tag == (want_tag))
+    if (STEP(V_ASN1_CONSTRUCTED, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE)
+        && (end = p + l, STEP(0, V_ASN1_UNIVERSAL, V_ASN1_ENUMERATED))
+        && (p += l, STEP(V_ASN1_CONSTRUCTED, V_ASN1_CONTEXT_SPECIFIC, 0))
+        && STEP(V_ASN1_CONSTRUCTED, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE)
+        && STEP(0, V_ASN1_UNIVERSAL, V_ASN1_OBJECT)
+        && l == (long)OBJ_length(basic)
+        && memcmp(p, OBJ_get0_data(basic), (size_t)l) == 0
+        && (p += l, STEP(0, V_ASN1_UNIVERSAL, V_ASN1_OCTET_STRING)))
+        bs = (OCSP_BASICRESP *)ASN1_item_d2i_ex(NULL, &p, l,
+                                                ASN1_ITEM_rptr(OCSP_BASICRESP),
+                                                keyless, NULL);
+#undef STEP
+    ERR_pop_to_mark();
+    return bs;
+}
+
 static void result_init(ocsp_verify_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -117,6 +159,8 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
     OCSP_BASICRESP *bs = NULL;
     X509_STORE *store = NULL;
     STACK_OF(X509) *certs = NULL;
+    X509 *signer = NULL;            /* remembered responder certificate */
+    int signer_known = 0;
     OCSP_CERTID *cid = NULL;        /* CertID recomputed with cid_md */
     const EVP_MD *cid_md = NULL;
     OCSP_SINGLERESP *single = NULL;
@@ -175,7 +219,10 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
              responder_status_name(status), status);
 
     /* 4. A basic response inside. */
-    bs = OCSP_response_get1_basic(resp);
+    if (cert->shared)
+        bs = basic_keyless(der, (long)len, ocsp_issuer_keyless(cert->shared));
+    if (bs == NULL)
+        bs = OCSP_response_get1_basic(resp);
     if (bs == NULL)
         FAIL(OCSP_VERIFY_NOT_BASIC, "successful response without a basic "
              "OCSP response inside%s", openssl_detail(p, NULL));
@@ -189,18 +236,47 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
      * also goes into `certs` so that a response it signed without embedding
      * any certificate finds its signer. No OCSP_TRUSTOTHER: that would skip
      * the chain check for whatever `certs` holds. */
-    store = X509_STORE_new();
-    certs = sk_X509_new_null();
-    if (store == NULL || certs == NULL
-        || !X509_STORE_add_cert(store, cert->issuer)
-        || !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN)
-        || !sk_X509_push(certs, cert->issuer))
-        FAIL(OCSP_VERIFY_INTERNAL, "cannot set up signature verification%s",
-             openssl_detail(p, NULL));
+    if (cert->shared) {
+        /* The issuer's own store, and the responder certificate OpenSSL
+         * will pick from the response, parsed in full once per issuer:
+         * put after the issuer in `certs`, where OpenSSL looks first, it is
+         * the same certificate (same DER) that it would have taken from the
+         * response, and everything below is checked as before. */
+        store = ocsp_issuer_store(cert->shared);
+        certs = sk_X509_new_null();
+        if (store == NULL || certs == NULL
+            || !sk_X509_push(certs, cert->issuer))
+            FAIL(OCSP_VERIFY_INTERNAL, "cannot set up signature "
+                 "verification%s", openssl_detail(p, NULL));
+        if (!ocsp_issuer_is_responder(cert->shared, bs)) {
+            X509 *seen = NULL;
+            ERR_set_mark();
+            if (OCSP_resp_get0_signer(bs, &seen, NULL) && seen
+                && (signer = ocsp_issuer_signer(cert->shared, seen,
+                                                &signer_known))
+                && !sk_X509_push(certs, signer)) {
+                X509_free(signer);
+                signer = NULL;
+            }
+            ERR_pop_to_mark();
+        }
+    }
+    else {
+        store = X509_STORE_new();
+        certs = sk_X509_new_null();
+        if (store == NULL || certs == NULL
+            || !X509_STORE_add_cert(store, cert->issuer)
+            || !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN)
+            || !sk_X509_push(certs, cert->issuer))
+            FAIL(OCSP_VERIFY_INTERNAL, "cannot set up signature "
+                 "verification%s", openssl_detail(p, NULL));
+    }
     if (OCSP_basic_verify(bs, certs, store, 0) <= 0) {
         const char *detail = openssl_detail(p, &why);
         FAIL(OCSP_VERIFY_SIGNATURE, "%s%s", signature_reason(why), detail);
     }
+    if (signer && !signer_known)
+        ocsp_issuer_remember(cert->shared, signer);
     /* Success can leave notes behind (e.g. a failed lookup that a later
      * one made up for). */
     ERR_clear_error();
@@ -311,6 +387,7 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
 done:
     OCSP_CERTID_free(cid);
     sk_X509_free(certs);            /* does not own the issuer */
+    X509_free(signer);
     X509_STORE_free(store);
     OCSP_BASICRESP_free(bs);
     OCSP_RESPONSE_free(resp);

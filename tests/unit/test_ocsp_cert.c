@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -12,6 +13,7 @@
 #include <apr_pools.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 
 #include "ocsp_cert.h"
 #include "helper_pki.h"
@@ -308,6 +310,172 @@ static void test_shared_issuer(void **state)
     free(pem_ec);
 }
 
+
+/* The leaf is parsed without its public key (issue 14: OpenSSL 3.0 spends
+ * most of a parse on the key); everything taken from it is the same as
+ * from a full parse, and so is the certificate itself. */
+static void test_keyless_leaf_same_facts(void **state)
+{
+    apr_pool_t *p = *state;
+    pki_leaf leaves[] = { PKI_LEAF_RSA, PKI_LEAF_EC, PKI_LEAF_NO_AIA,
+                          PKI_LEAF_MUST_STAPLE };
+    size_t k;
+
+    for (k = 0; k < sizeof(leaves) / sizeof(leaves[0]); k++) {
+        X509 *orig = pki_leaf_cert(leaves[k]);
+        ocsp_cert *light = parse_leaf(p, leaves[k]), *full = NULL;
+        const char *err = NULL;
+        unsigned char *d1 = NULL, *d2 = NULL, *r1 = NULL, *r2 = NULL;
+        unsigned char md1[20], md2[20];
+        apr_size_t l1 = 0, l2 = 0;
+        int n1, n2, i;
+
+        assert_int_equal(ocsp_cert_from_x509(&full, orig, pki_issuer(), p,
+                                             &err), APR_SUCCESS);
+        /* no key in the light one; asking for it leaves a note, dropped */
+        ERR_set_mark();
+        assert_null(X509_get0_pubkey(light->leaf));
+        ERR_pop_to_mark();
+        assert_non_null(X509_get0_pubkey(full->leaf));
+        /* the same certificate, byte for byte, and the same SHA-1 (mod_ssl's
+         * id, the store file's name) */
+        n1 = i2d_X509(light->leaf, &d1);
+        n2 = i2d_X509(orig, &d2);
+        assert_true(n1 > 0);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(d1, d2, (size_t)n1);
+        OPENSSL_free(d1);
+        OPENSSL_free(d2);
+        assert_true(X509_digest(light->leaf, EVP_sha1(), md1, NULL));
+        assert_true(X509_digest(orig, EVP_sha1(), md2, NULL));
+        assert_memory_equal(md1, md2, sizeof(md1));
+        assert_int_equal(X509_cmp(light->leaf, orig), 0);
+        /* the facts */
+        assert_string_equal(light->subject, full->subject);
+        assert_string_equal(light->serial_hex, full->serial_hex);
+        assert_int_equal(light->must_staple, full->must_staple);
+        assert_int_equal(light->not_after, full->not_after);
+        assert_int_equal(light->ocsp_urls->nelts, full->ocsp_urls->nelts);
+        for (i = 0; i < light->ocsp_urls->nelts; i++)
+            assert_string_equal(APR_ARRAY_IDX(light->ocsp_urls, i,
+                                              const char *),
+                                APR_ARRAY_IDX(full->ocsp_urls, i,
+                                              const char *));
+        assert_int_equal(OCSP_id_cmp(light->certid, full->certid), 0);
+        /* a SHA-256 CertID (what ocsp_verify computes from the leaf) */
+        {
+            OCSP_CERTID *a = OCSP_cert_to_id(EVP_sha256(), light->leaf,
+                                             light->issuer);
+            OCSP_CERTID *b = OCSP_cert_to_id(EVP_sha256(), orig,
+                                             pki_issuer());
+            assert_non_null(a);
+            assert_non_null(b);
+            assert_int_equal(OCSP_id_cmp(a, b), 0);
+            OCSP_CERTID_free(a);
+            OCSP_CERTID_free(b);
+        }
+        assert_int_equal(ocsp_cert_request_der(light, &r1, &l1, p),
+                         APR_SUCCESS);
+        assert_int_equal(ocsp_cert_request_der(full, &r2, &l2, p),
+                         APR_SUCCESS);
+        assert_int_equal(l1, l2);
+        assert_memory_equal(r1, r2, l1);
+        /* the issuer check still runs on a light leaf */
+        assert_int_equal(X509_check_issued(light->issuer, light->leaf),
+                         X509_V_OK);
+        assert_int_not_equal(X509_check_issued(pki_other_ca(), light->leaf),
+                             X509_V_OK);
+        ERR_clear_error();
+    }
+}
+
+/* What the certificates of one issuer share: one ocsp_issuer (parsed
+ * issuer, store); unshared certificates have none. */
+static void test_shared_issuer_context(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_hash_t *issuers = apr_hash_make(p);
+    char *pem_rsa = pki_leaf_pem(PKI_LEAF_RSA);
+    char *pem_ec = pki_leaf_pem(PKI_LEAF_EC);
+    char *pem_other = pki_pem_pair(pki_signer_cert(
+                                       PKI_SIGNER_DELEGATED_OTHER_CA),
+                                   pki_other_ca());
+    ocsp_cert *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    const char *err = NULL;
+    X509_STORE *st;
+
+    assert_int_equal(ocsp_cert_from_pem_shared(&a, pem_rsa, issuers, p, &err),
+                     APR_SUCCESS);
+    assert_int_equal(ocsp_cert_from_pem_shared(&b, pem_ec, issuers, p, &err),
+                     APR_SUCCESS);
+    assert_int_equal(ocsp_cert_from_pem_shared(&d, pem_other, issuers, p,
+                                               &err), APR_SUCCESS);
+    assert_int_equal(ocsp_cert_from_pem(&c, pem_rsa, p, &err), APR_SUCCESS);
+    assert_non_null(a->shared);
+    assert_ptr_equal(a->shared, b->shared);
+    assert_non_null(d->shared);
+    assert_ptr_not_equal(d->shared, a->shared);
+    assert_null(c->shared);
+    assert_int_equal(apr_hash_count(issuers), 2);
+    st = ocsp_issuer_store(a->shared);
+    assert_non_null(st);
+    X509_STORE_free(st);
+    assert_non_null(ocsp_issuer_keyless(a->shared));
+    assert_null(ocsp_issuer_store(NULL));
+    free(pem_rsa);
+    free(pem_ec);
+    free(pem_other);
+}
+
+/* Responder certificates remembered per issuer: found again by their DER,
+ * at most four, the oldest goes first. */
+static void test_signers_remembered(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_hash_t *issuers = apr_hash_make(p);
+    char *pem = pki_leaf_pem(PKI_LEAF_RSA);
+    ocsp_cert *c = NULL;
+    const char *err = NULL;
+    X509 *certs[6], *got;
+    int i, known;
+
+    assert_int_equal(ocsp_cert_from_pem_shared(&c, pem, issuers, p, &err),
+                     APR_SUCCESS);
+    free(pem);
+    for (i = 0; i < 6; i++) {
+        char cn[32];
+        snprintf(cn, sizeof(cn), "signer%d.example.test", i);
+        certs[i] = pki_make_leaf(cn, 0x500 + i, NULL, 0, 0);
+        assert_non_null(certs[i]);
+    }
+    /* not known: parsed in full from its DER, a new certificate */
+    got = ocsp_issuer_signer(c->shared, certs[0], &known);
+    assert_non_null(got);
+    assert_int_equal(known, 0);
+    assert_ptr_not_equal(got, certs[0]);
+    assert_int_equal(X509_cmp(got, certs[0]), 0);
+    assert_non_null(X509_get0_pubkey(got));
+    ocsp_issuer_remember(c->shared, got);
+    ocsp_issuer_remember(c->shared, got);      /* once is enough */
+    X509_free(got);
+    got = ocsp_issuer_signer(c->shared, certs[0], &known);
+    assert_int_equal(known, 1);
+    X509_free(got);
+    for (i = 1; i < 6; i++)
+        ocsp_issuer_remember(c->shared, certs[i]);
+    for (i = 0; i < 6; i++) {
+        got = ocsp_issuer_signer(c->shared, certs[i], &known);
+        assert_non_null(got);
+        /* four kept: 2..5 (0 and 1 went first) */
+        assert_int_equal(known, i >= 2);
+        X509_free(got);
+    }
+    for (i = 0; i < 6; i++)
+        X509_free(certs[i]);
+    assert_null(ocsp_issuer_signer(c->shared, NULL, &known));
+    assert_int_equal(known, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
 
 int main(void)
@@ -327,6 +495,9 @@ int main(void)
         T(test_from_x509_missing_issuer),
         T(test_request_der),
         T(test_request_der_bad_args),
+        T(test_keyless_leaf_same_facts),
+        T(test_shared_issuer_context),
+        T(test_signers_remembered),
     };
 
     return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);

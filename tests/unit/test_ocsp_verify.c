@@ -11,6 +11,8 @@
 
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_hash.h>
+#include <apr_thread_proc.h>
 #include <openssl/err.h>
 
 #include "ocsp_cert.h"
@@ -41,6 +43,40 @@ static int test_setup(void **state)
     /* "now" is pinned per test and passed to both the response builder and
      * the verifier; OpenSSL checks the signer certificates against the real
      * clock, which the PKI's validity (-1 day .. +30 days) covers. */
+    f->now = (long long)time(NULL);
+    *state = f;
+    return 0;
+}
+
+/* The same certificates made as the module makes them (issue 14): from
+ * mod_ssl's PEM, sharing the issuer, its store and the responder
+ * certificates it has seen. Every test runs in both worlds. */
+static int test_setup_shared(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    apr_hash_t *issuers;
+    const char *err = NULL;
+    char *rsa = pki_leaf_pem(PKI_LEAF_RSA), *ec = pki_leaf_pem(PKI_LEAF_EC);
+    int ok;
+
+    if (f == NULL || rsa == NULL || ec == NULL
+        || apr_pool_create(&f->pool, NULL) != APR_SUCCESS) {
+        free(rsa);
+        free(ec);
+        return -1;
+    }
+    issuers = apr_hash_make(f->pool);
+    ok = ocsp_cert_from_pem_shared(&f->rsa, rsa, issuers, f->pool, &err)
+             == APR_SUCCESS
+         && ocsp_cert_from_pem_shared(&f->ec, ec, issuers, f->pool, &err)
+             == APR_SUCCESS
+         && f->rsa->shared && f->rsa->shared == f->ec->shared;
+    free(rsa);
+    free(ec);
+    if (!ok) {
+        print_error("fixture: %s\n", err ? err : "not shared");
+        return -1;
+    }
     f->now = (long long)time(NULL);
     *state = f;
     return 0;
@@ -865,7 +901,172 @@ static void test_stale_error_queue_is_not_reported(void **state)
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
 }
 
+
+/* ---- shared issuer: the responder certificate parsed once ------------- */
+
+/* Whether the delegated responder certificate is remembered for f's issuer. */
+static int signer_known(fixture *f, pki_signer s)
+{
+    int known = 0;
+    X509 *x = ocsp_issuer_signer(f->rsa->shared, pki_signer_cert(s), &known);
+    X509_free(x);
+    assert_int_equal(ERR_peek_error(), 0);
+    return known;
+}
+
+static void test_shared_signer_remembered_only_when_verified(void **state)
+{
+    fixture *f = *state;
+    pki_resp_opts o;
+    ocsp_verify_result r;
+
+    assert_int_equal(signer_known(f, PKI_SIGNER_DELEGATED), 0);
+    /* refused answers teach nothing */
+    pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+    o.signer = PKI_SIGNER_DELEGATED_NO_EKU;
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_SIGNATURE);
+    assert_int_equal(signer_known(f, PKI_SIGNER_DELEGATED_NO_EKU), 0);
+    o.signer = PKI_SIGNER_STRANGER;
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_SIGNATURE);
+    assert_int_equal(signer_known(f, PKI_SIGNER_STRANGER), 0);
+    /* a verified one is remembered, for every leaf of the issuer */
+    o.signer = PKI_SIGNER_DELEGATED;
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    assert_int_equal(signer_known(f, PKI_SIGNER_DELEGATED), 1);
+    pki_resp_opts_init(&o, PKI_LEAF_EC, f->now);
+    o.signer = PKI_SIGNER_DELEGATED;
+    assert_int_equal(run(f, f->ec, &o, NULL, &r), OCSP_VERIFY_OK);
+}
+
+/* A remembered responder certificate changes nothing about what is
+ * checked: every later answer is verified in full. */
+static void test_shared_remembered_signer_checks_everything(void **state)
+{
+    fixture *f = *state;
+    pki_resp_opts o;
+    ocsp_verify_result r;
+    size_t len;
+    unsigned char *der;
+    int i;
+
+    pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+    o.signer = PKI_SIGNER_DELEGATED;
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    assert_int_equal(signer_known(f, PKI_SIGNER_DELEGATED), 1);
+    for (i = 0; i < 2; i++) {       /* and again, remembered */
+        /* a signature that does not verify */
+        der = pki_make_response(&o, &len);
+        assert_non_null(der);
+        flip_signature_byte(der, len);
+        assert_int_equal(run_raw(f, f->rsa, der, len, NULL, &r),
+                         OCSP_VERIFY_SIGNATURE);
+        free(der);
+        /* other signers, with or without the remembered one's name */
+        expect_signature_error(f, PKI_SIGNER_DELEGATED_NO_EKU, 1);
+        expect_signature_error(f, PKI_SIGNER_DELEGATED_OTHER_CA, 1);
+        expect_signature_error(f, PKI_SIGNER_STRANGER, 1);
+        expect_signature_error(f, PKI_SIGNER_IMPOSTOR, 1);
+        expect_signature_error(f, PKI_SIGNER_ROOT, 1);
+        /* the remembered signer's certificate left out of the answer */
+        pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+        o.signer = PKI_SIGNER_DELEGATED;
+        o.include_signer_cert = 0;
+        assert_int_equal(run(f, f->rsa, &o, NULL, &r),
+                         OCSP_VERIFY_SIGNATURE);
+        /* another certificate's answer, a time outside the window */
+        o.include_signer_cert = -1;
+        o.certid_cert = pki_leaf_cert(PKI_LEAF_EC);
+        assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_NO_MATCH);
+        o.certid_cert = NULL;
+        o.next_update_offset = -1000;
+        o.this_update_offset = -2000;
+        assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_EXPIRED);
+        /* and the good one still passes */
+        pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+        o.signer = PKI_SIGNER_DELEGATED;
+        assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    }
+}
+
+/* The start-up helper verifies in several threads at once, certificates
+ * of one issuer sharing its store and responder certificates. */
+typedef struct {
+    fixture *f;
+    unsigned char *good, *bad;
+    size_t good_len, bad_len;
+    int ok, refused, wrong;
+} thread_work;
+
+static void *APR_THREAD_FUNC verify_thread(apr_thread_t *t, void *data)
+{
+    thread_work *w = data;
+    apr_pool_t *p = NULL;
+    ocsp_verify_params vp;
+    ocsp_verify_result r;
+    int i;
+
+    (void)t;
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    params_at(&vp, w->f->now);
+    for (i = 0; i < 100; i++) {
+        int good = i % 3 != 0;
+        ocsp_verify_error e = ocsp_verify_response(
+            w->f->rsa, good ? w->good : w->bad,
+            good ? w->good_len : w->bad_len, &vp, &r, p);
+        if (good && e == OCSP_VERIFY_OK)
+            w->ok++;
+        else if (!good && e == OCSP_VERIFY_SIGNATURE)
+            w->refused++;
+        else
+            w->wrong++;
+        if (ERR_peek_error() != 0)
+            w->wrong++;
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+static void test_shared_threads(void **state)
+{
+    fixture *f = *state;
+    pki_resp_opts o;
+    thread_work w[3];
+    apr_thread_t *th[3];
+    apr_status_t trv;
+    int k;
+
+    memset(w, 0, sizeof(w));
+    pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+    o.signer = PKI_SIGNER_DELEGATED;
+    w[0].good = pki_make_response(&o, &w[0].good_len);
+    o.signer = PKI_SIGNER_DELEGATED_NO_EKU;
+    w[0].bad = pki_make_response(&o, &w[0].bad_len);
+    assert_non_null(w[0].good);
+    assert_non_null(w[0].bad);
+    for (k = 0; k < 3; k++) {
+        w[k].f = f;
+        w[k].good = w[0].good;
+        w[k].good_len = w[0].good_len;
+        w[k].bad = w[0].bad;
+        w[k].bad_len = w[0].bad_len;
+        assert_int_equal(apr_thread_create(&th[k], NULL, verify_thread, &w[k],
+                                           f->pool), APR_SUCCESS);
+    }
+    for (k = 0; k < 3; k++) {
+        apr_thread_join(&trv, th[k]);
+        assert_int_equal(w[k].wrong, 0);
+        assert_int_equal(w[k].ok, 66);
+        assert_int_equal(w[k].refused, 34);
+    }
+    free(w[0].good);
+    free(w[0].bad);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
+/* The same test on certificates made as the module makes them. */
+#define TS(name) { "shared: " #name, name, test_setup_shared, \
+                   test_teardown, NULL }
 
 int main(void)
 {
@@ -910,6 +1111,49 @@ int main(void)
         T(test_random_bytes),
         T(test_every_bit_flip_rejected),
         T(test_stale_error_queue_is_not_reported),
+        TS(test_good_by_issuer),
+        TS(test_good_by_issuer_ec_leaf),
+        TS(test_good_by_issuer_with_cert_included),
+        TS(test_good_by_delegated),
+        TS(test_revoked),
+        TS(test_revoked_without_reason),
+        TS(test_sha256_certid),
+        TS(test_match_in_second_single),
+        TS(test_default_params),
+        TS(test_stranger_signer),
+        TS(test_delegated_without_eku),
+        TS(test_delegated_other_ca),
+        TS(test_impostor_with_issuer_name),
+        TS(test_root_signer_not_authorised),
+        TS(test_delegated_cert_not_included),
+        TS(test_tampered_signature),
+        TS(test_tampered_signed_data),
+        TS(test_certid_of_other_cert),
+        TS(test_this_update_future),
+        TS(test_this_update_future_within_skew),
+        TS(test_expired),
+        TS(test_expired_within_skew),
+        TS(test_expired_within_grace),
+        TS(test_next_update_before_this_update),
+        TS(test_no_next_update_young),
+        TS(test_no_next_update_old),
+        TS(test_unknown),
+        TS(test_try_later),
+        TS(test_internal_error),
+        TS(test_unauthorized),
+        TS(test_malformed_request),
+        TS(test_sig_required),
+        TS(test_not_basic),
+        TS(test_truncated),
+        TS(test_trailing_garbage),
+        TS(test_too_large),
+        TS(test_empty),
+        TS(test_random_bytes),
+        TS(test_every_bit_flip_rejected),
+        TS(test_stale_error_queue_is_not_reported),
+        TS(test_shared_signer_remembered_only_when_verified),
+        TS(test_shared_remembered_signer_checks_everything),
+        TS(test_shared_threads),
     };
 
     return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
