@@ -7,8 +7,10 @@
 #include "core_util.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <apr_atomic.h>
 #include <http_main.h>
 
@@ -328,44 +330,167 @@ int os_fetch_batch(os_global *g, os_cert **certs, int n,
     return ok;
 }
 
-int os_load_from_store(os_global *g, os_cert *cert, long long now, int quiet,
-                       apr_pool_t *p)
-{
-    staple_record rec;
-    ocsp_verify_params params;
-    ocsp_verify_result res;
-    const char *why;
-    apr_status_t rv = os_store_read(g, cert, &rec, p, &why);
+/* ---- the store at start, verified in parallel (issue 14) -------------- */
 
-    if (rv != APR_SUCCESS) {
-        if (why && !quiet) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, g->s, OSLOG(0060)
+/* At most this many threads verify store records at start. */
+#define OS_STORE_THREADS 8
+/* Fewer certificates than this are not worth a thread. */
+#define OS_STORE_THREAD_MIN 64
+
+/* A store record, read and verified, not yet taken. */
+typedef struct {
+    os_cert *cert;
+    apr_status_t rv;            /* of reading the file */
+    const char *why;            /* what is wrong with the file, or NULL */
+    staple_record rec;
+    ocsp_verify_result res;
+    int verified;
+} os_stored;
+
+typedef struct {
+    os_global *g;
+    os_stored *items;
+    int from, to;
+    long long now;
+    apr_pool_t *pool;           /* this range's, with its own allocator */
+} os_stored_range;
+
+static void os_stored_read(os_global *g, os_stored *st, long long now,
+                           apr_pool_t *p)
+{
+    ocsp_verify_params params;
+
+    st->rv = os_store_read(g, st->cert, &st->rec, p, &st->why);
+    if (st->rv == APR_SUCCESS) {
+        os_verify_params(g, now, g->serve_expired, &params);
+        st->verified = ocsp_verify_response(st->cert->info, st->rec.der,
+                                            st->rec.der_len, &params,
+                                            &st->res, p) == OCSP_VERIFY_OK;
+    }
+}
+
+static void *APR_THREAD_FUNC os_stored_thread(apr_thread_t *t, void *data)
+{
+    os_stored_range *r = data;
+    int i;
+    for (i = r->from; i < r->to; ++i) {
+        os_stored_read(r->g, &r->items[i], r->now, r->pool);
+    }
+    return NULL;
+}
+
+/* Reads and verifies the store records of certs[0..n), in parallel: each
+ * is independent of the others (file, parse, signature), and at thousands
+ * of certificates this is most of a warm start. Nothing is installed or
+ * logged here. */
+static os_stored *os_stored_read_all(os_global *g, os_cert **certs, int n,
+                                     long long now, apr_pool_t *p)
+{
+    os_stored *items = apr_pcalloc(p, sizeof(*items) * (apr_size_t)(n + 1));
+    os_stored_range ranges[OS_STORE_THREADS];
+    apr_thread_t *threads[OS_STORE_THREADS];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int i, k, nt = cpus > 1 ? (int)cpus : 1, started = 0;
+
+    for (i = 0; i < n; ++i) {
+        items[i].cert = certs[i];
+    }
+    if (nt > OS_STORE_THREADS) {
+        nt = OS_STORE_THREADS;
+    }
+    if (n < OS_STORE_THREAD_MIN) {
+        nt = 1;
+    }
+    for (k = 0; k < nt; ++k) {
+        apr_allocator_t *a = NULL;
+        ranges[k].g = g;
+        ranges[k].items = items;
+        ranges[k].from = (int)((long long)n * k / nt);
+        ranges[k].to = (int)((long long)n * (k + 1) / nt);
+        ranges[k].now = now;
+        ranges[k].pool = NULL;
+        /* Pools are not thread-safe, nor is an allocator they share. */
+        if (nt > 1 && apr_allocator_create(&a) == APR_SUCCESS
+            && apr_pool_create_ex(&ranges[k].pool, p, NULL, a)
+               == APR_SUCCESS) {
+            apr_allocator_owner_set(a, ranges[k].pool);
+        }
+        else if (a) {
+            apr_allocator_destroy(a);
+        }
+    }
+    for (k = 1; k < nt; ++k) {
+        if (ranges[k].pool
+            && apr_thread_create(&threads[k], NULL, os_stored_thread,
+                                 &ranges[k], p) == APR_SUCCESS) {
+            started |= 1 << k;
+        }
+    }
+    /* This thread takes the first range, and any whose thread did not
+     * start. */
+    for (k = 0; k < nt; ++k) {
+        if (!(started & (1 << k))) {
+            if (!ranges[k].pool) {
+                ranges[k].pool = p;
+            }
+            os_stored_thread(NULL, &ranges[k]);
+        }
+    }
+    for (k = 1; k < nt; ++k) {
+        if (started & (1 << k)) {
+            apr_status_t trv;
+            apr_thread_join(&trv, threads[k]);
+        }
+    }
+    return items;
+}
+
+/* Installs a record read by os_stored_read, or logs why not. */
+static int os_stored_take(os_global *g, os_stored *st, int quiet,
+                          apr_pool_t *p)
+{
+    os_cert *cert = st->cert;
+    const char *why;
+
+    if (st->rv != APR_SUCCESS) {
+        if (st->why && !quiet) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, st->rv, g->s, OSLOG(0060)
                          "%s: store file ignored: %s", cert->info->subject,
-                         why);
+                         st->why);
         }
         return 0;
     }
-    os_verify_params(g, now, g->serve_expired, &params);
-    if (ocsp_verify_response(cert->info, rec.der, rec.der_len, &params, &res, p)
-        != OCSP_VERIFY_OK) {
+    if (!st->verified) {
         /* An expired file is the normal fate of a long stop, not worth a
          * warning; anything else is. */
         if (!quiet) {
-            ap_log_error(APLOG_MARK, res.error == OCSP_VERIFY_EXPIRED
+            ap_log_error(APLOG_MARK, st->res.error == OCSP_VERIFY_EXPIRED
                          ? APLOG_INFO : APLOG_WARNING, 0, g->s, OSLOG(0061)
                          "%s: store file ignored: %s", cert->info->subject,
-                         res.message);
+                         st->res.message);
         }
         return 0;
     }
-    if ((why = os_accept(g, cert, rec.der, rec.der_len, &res, rec.flags,
-                         OS_FROM_STORE, "store", rec.fetched_at, p))) {
+    if ((why = os_accept(g, cert, st->rec.der, st->rec.der_len, &st->res,
+                         st->rec.flags, OS_FROM_STORE, "store",
+                         st->rec.fetched_at, p))) {
         ap_log_error(APLOG_MARK, quiet ? APLOG_DEBUG : APLOG_INFO, 0, g->s,
                      OSLOG(0062) "%s: store file not used: %s",
                      cert->info->subject, why);
         return 0;
     }
     return 1;
+}
+
+int os_load_from_store(os_global *g, os_cert *cert, long long now, int quiet,
+                       apr_pool_t *p)
+{
+    os_stored st;
+
+    memset(&st, 0, sizeof(st));
+    st.cert = cert;
+    os_stored_read(g, &st, now, p);
+    return os_stored_take(g, &st, quiet, p);
 }
 
 int os_load_from_files(os_global *g, os_cert *cert, long long now,
@@ -533,10 +658,21 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
     long long deadline = apr_time_as_msec(start) + g->startup_timeout * 1000;
     os_cert **todo = apr_pcalloc(p, sizeof(os_cert *)
                                     * (apr_size_t)g->certs->nelts);
-    int i, n = 0, stored = 0, shared = 0, fetched = 0, files = 0;
+    int i, n = 0, stored = 0, shared = 0, fetched = 0, files = 0, ns = 0;
+    os_stored *from_store;
 
     os_exchange_attach(g, p);
     os_exchange_deadline(g, start + apr_time_from_sec(g->startup_timeout));
+    /* The store first, all of it read and verified in parallel; installed
+     * below, in order, one by one (issue 14). */
+    for (i = 0; i < g->certs->nelts; ++i) {
+        os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
+        if (cert->fetch) {
+            todo[ns++] = cert;
+        }
+    }
+    from_store = os_stored_read_all(g, todo, ns, now, p);
+    ns = 0;
     for (i = 0; i < g->certs->nelts; ++i) {
         os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
         if (cert->files->nelts > 0 && os_load_from_files(g, cert, now, 1, p)) {
@@ -545,7 +681,7 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
         if (!cert->fetch) {
             continue;
         }
-        if (os_load_from_store(g, cert, now, 0, p)) {
+        if (os_stored_take(g, &from_store[ns++], 0, p)) {
             /* Even when due, the refresh is the watchdog's: a (re)start
              * with a valid stored response asks no responder. */
             ++stored;
