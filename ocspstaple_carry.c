@@ -16,22 +16,23 @@
 #include <apr_strings.h>
 
 /* The snapshot outlives the module's code: a package upgrade reloads httpd
- * gracefully, and the new code must not read slots saved in the old
- * layout. So the key names the layout (bump OS_CARRY_LAYOUT when a field
- * changes meaning); a snapshot of another layout is left alone. */
-#define OS_CARRY_LAYOUT 2
+ * gracefully. So it holds carry_state (carry_merge.h), not the slots, whose
+ * layout changes with the code, and its key names carry_state's layout
+ * (bump OS_CARRY_LAYOUT when a field changes meaning): new code never
+ * reads a snapshot it does not understand, it starts afresh instead. */
+#define OS_CARRY_LAYOUT 3
 #define OS_CARRY_KEY_FMT "mod_ocspstaple-carry-v%d-%lu"
 
 static const char *os_carry_key(apr_pool_t *p)
 {
     return apr_psprintf(p, OS_CARRY_KEY_FMT, OS_CARRY_LAYOUT,
-                        (unsigned long)sizeof(os_slot));
+                        (unsigned long)sizeof(carry_state));
 }
 
 /* Process-lifetime (ap_retained_data_create): one snapshot at a time. */
 typedef struct {
     apr_pool_t *pool;           /* the snapshot's, child of the process pool */
-    apr_hash_t *by_id;          /* certificate id -> os_slot copy */
+    apr_hash_t *by_id;          /* certificate id -> carry_state */
 } os_carry;
 
 typedef struct {
@@ -48,38 +49,6 @@ static os_carry *os_carry_get(apr_pool_t *p)
         carry = ap_retained_data_create(key, sizeof(*carry));
     }
     return carry;
-}
-
-/* pconf cleanup, registered after the slots were created so it runs
- * before they go (cleanups run last-registered first). */
-static apr_status_t os_carry_save(void *data)
-{
-    os_carry_ctx *ctx = data;
-    os_global *g = ctx->g;
-    os_carry *carry = ctx->carry;
-    int i;
-
-    if (carry->pool) {
-        apr_pool_destroy(carry->pool);
-        carry->pool = NULL;
-        carry->by_id = NULL;
-    }
-    if (!g->slots
-        || apr_pool_create(&carry->pool, ctx->process_pool) != APR_SUCCESS) {
-        carry->pool = NULL;
-        return APR_SUCCESS;
-    }
-    apr_pool_tag(carry->pool, "ocspstaple_carry");
-    carry->by_id = apr_hash_make(carry->pool);
-    for (i = 0; i < g->certs->nelts; ++i) {
-        const os_cert *cert = APR_ARRAY_IDX(g->certs, i, const os_cert *);
-        os_slot *copy = apr_palloc(carry->pool, sizeof(*copy));
-        os_slot_read(&g->slots[cert->index], copy);
-        apr_hash_set(carry->by_id,
-                     apr_pmemdup(carry->pool, cert->id, cert->id_len),
-                     (apr_ssize_t)cert->id_len, copy);
-    }
-    return APR_SUCCESS;
 }
 
 typedef char os_carry_result_fits[
@@ -105,17 +74,50 @@ static void os_carry_to(const os_slot *slot, carry_state *c)
     memcpy(c->last_result, slot->last_result, sizeof(c->last_result));
 }
 
+/* pconf cleanup, registered after the slots were created so it runs
+ * before they go (cleanups run last-registered first). */
+static apr_status_t os_carry_save(void *data)
+{
+    os_carry_ctx *ctx = data;
+    os_global *g = ctx->g;
+    os_carry *carry = ctx->carry;
+    int i;
+
+    if (carry->pool) {
+        apr_pool_destroy(carry->pool);
+        carry->pool = NULL;
+        carry->by_id = NULL;
+    }
+    if (!g->slots
+        || apr_pool_create(&carry->pool, ctx->process_pool) != APR_SUCCESS) {
+        carry->pool = NULL;
+        return APR_SUCCESS;
+    }
+    apr_pool_tag(carry->pool, "ocspstaple_carry");
+    carry->by_id = apr_hash_make(carry->pool);
+    for (i = 0; i < g->certs->nelts; ++i) {
+        const os_cert *cert = APR_ARRAY_IDX(g->certs, i, const os_cert *);
+        carry_state *copy = apr_palloc(carry->pool, sizeof(*copy));
+        os_slot cur;
+        os_slot_read(&g->slots[cert->index], &cur);
+        os_carry_to(&cur, copy);
+        apr_hash_set(carry->by_id,
+                     apr_pmemdup(carry->pool, cert->id, cert->id_len),
+                     (apr_ssize_t)cert->id_len, copy);
+    }
+    return APR_SUCCESS;
+}
+
 /* Takes back what the previous generation left (carry_merge.h); nothing
  * else writes this generation's slots yet: the helper is done, the
  * children are not forked. */
-static void os_carry_restore_one(os_slot *slot, const os_slot *old)
+static void os_carry_restore_one(os_slot *slot, const carry_state *old)
 {
-    carry_state cur, before;
+    carry_state cur;
     int k;
 
     os_carry_to(slot, &cur);
-    os_carry_to(old, &before);
-    carry_merge(&cur, &before);
+    carry_merge(&cur, old);
     os_slot_begin(slot);
     slot->hs.served = (apr_uint32_t)cur.served;
     slot->hs.unserved = (apr_uint32_t)cur.unserved;
@@ -143,7 +145,7 @@ void os_carry_restore(os_global *g, server_rec *s)
     }
     for (i = 0; i < g->certs->nelts; ++i) {
         const os_cert *cert = APR_ARRAY_IDX(g->certs, i, const os_cert *);
-        const os_slot *old = apr_hash_get(carry->by_id, cert->id,
+        const carry_state *old = apr_hash_get(carry->by_id, cert->id,
                                           (apr_ssize_t)cert->id_len);
         if (old) {
             os_carry_restore_one(&g->slots[cert->index], old);
