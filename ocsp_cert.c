@@ -28,6 +28,7 @@ struct ocsp_issuer {
     X509 *x509;                   /* the issuer, parsed in full */
     X509_STORE *store;            /* trusts x509 alone (partial chain) */
     unsigned char key_sha1[SHA_DIGEST_LENGTH]; /* of its public key */
+    unsigned char name_sha1[SHA_DIGEST_LENGTH];/* of its subject name */
     OSSL_LIB_CTX *keyless;        /* shared by all issuers of the pool */
     CRYPTO_RWLOCK *lock;          /* guards the signers */
     struct {
@@ -332,7 +333,9 @@ static ocsp_issuer *issuer_of(apr_hash_t *issuers, const unsigned char *der,
      * usually an intermediate, hence PARTIAL_CHAIN. */
     if (!is->store || !is->lock || !X509_STORE_add_cert(is->store, x)
         || !X509_STORE_set_flags(is->store, X509_V_FLAG_PARTIAL_CHAIN)
-        || !X509_pubkey_digest(x, EVP_sha1(), is->key_sha1, NULL)) {
+        || !X509_pubkey_digest(x, EVP_sha1(), is->key_sha1, NULL)
+        || !X509_NAME_digest(X509_get_subject_name(x), EVP_sha1(),
+                             is->name_sha1, NULL)) {
         ERR_clear_error();
         return NULL;
     }
@@ -364,6 +367,41 @@ int ocsp_issuer_is_responder(const ocsp_issuer *is, OCSP_BASICRESP *bs)
         return X509_NAME_cmp(name, X509_get_subject_name(is->x509)) == 0;
     return keyid && keyid->length == SHA_DIGEST_LENGTH
            && memcmp(keyid->data, is->key_sha1, SHA_DIGEST_LENGTH) == 0;
+}
+
+int ocsp_issuer_named_by_all(const ocsp_issuer *is, OCSP_BASICRESP *bs)
+{
+    int i, n = is && bs ? OCSP_resp_count(bs) : 0;
+
+    for (i = 0; i < n; i++) {
+        OCSP_SINGLERESP *single = OCSP_resp_get0(bs, i);
+        const OCSP_CERTID *id = single ? OCSP_SINGLERESP_get0_id(single)
+                                       : NULL;
+        ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
+        ASN1_OBJECT *md = NULL;
+
+        if (id == NULL
+            || !OCSP_id_get0_info(&name_hash, &md, &key_hash, NULL,
+                                  (OCSP_CERTID *)id)
+            || OBJ_obj2nid(md) != NID_sha1
+            || name_hash->length != SHA_DIGEST_LENGTH
+            || key_hash->length != SHA_DIGEST_LENGTH
+            || memcmp(name_hash->data, is->name_sha1, SHA_DIGEST_LENGTH)
+            || memcmp(key_hash->data, is->key_sha1, SHA_DIGEST_LENGTH))
+            return 0;
+    }
+    return n > 0;
+}
+
+static int valid_now(X509 *x)
+{
+    return X509_cmp_current_time(X509_get0_notBefore(x)) < 0
+           && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
+}
+
+int ocsp_issuer_valid_now(const ocsp_issuer *is, X509 *signer)
+{
+    return is && valid_now(is->x509) && (signer == NULL || valid_now(signer));
 }
 
 X509 *ocsp_issuer_signer(ocsp_issuer *is, X509 *seen, int *known)
@@ -473,20 +511,33 @@ apr_status_t ocsp_cert_from_pem_shared(ocsp_cert **pcert, const char *pem,
         return APR_EINVAL;
     }
     OPENSSL_free(leaf_der);
-    issuer_der = read_der(bio, &issuer_len);
-    BIO_free(bio);
-    if (issuer_der) {
-        if (issuers) {
-            if ((is = issuer_of(issuers, issuer_der, issuer_len, keyless, p)))
-                issuer = is->x509;
-            if (issuer)
-                X509_up_ref(issuer);
+    if (issuers) {
+        /* mod_ssl writes the same issuer as the same text every time: seen
+         * before, not even its base64 needs decoding (the text, starting
+         * with '-', cannot be mistaken for a DER key, starting with 0x30) */
+        char *rest = NULL;
+        long rest_len = BIO_get_mem_data(bio, &rest);
+        if (rest_len > 0
+            && (is = apr_hash_get(issuers, rest, (apr_ssize_t)rest_len))) {
+            issuer = is->x509;
+            X509_up_ref(issuer);
         }
-        else {
-            issuer = parse_der(issuer_der, issuer_len, NULL);
+        else if ((issuer_der = read_der(bio, &issuer_len))
+                 && (is = issuer_of(issuers, issuer_der, issuer_len, keyless,
+                                    p))) {
+            issuer = is->x509;
+            X509_up_ref(issuer);
+            if (rest_len > 0)
+                apr_hash_set(issuers, apr_pmemdup(p, rest, (apr_size_t)
+                                                  rest_len),
+                             (apr_ssize_t)rest_len, is);
         }
-        OPENSSL_free(issuer_der);
     }
+    else if ((issuer_der = read_der(bio, &issuer_len))) {
+        issuer = parse_der(issuer_der, issuer_len, NULL);
+    }
+    OPENSSL_free(issuer_der);
+    BIO_free(bio);
     if (issuer == NULL) {
         const char *why = take_openssl_errors(p);
         set_err(err, apr_psprintf(p, "the PEM text holds the leaf but no "

@@ -61,6 +61,13 @@ X509 *ocsp_issuer_signer(ocsp_issuer *is, X509 *seen, int *known);
 void ocsp_issuer_remember(ocsp_issuer *is, X509 *signer);
 /* Whether the responder ID of bs names the issuer itself. */
 int ocsp_issuer_is_responder(const ocsp_issuer *is, OCSP_BASICRESP *bs);
+/* Whether every SingleResponse of bs names the issuer as the one who
+ * issued the certificate (SHA-1 CertIDs: the hashes of its subject name
+ * and of its key, compared as OpenSSL's issuer check compares them). */
+int ocsp_issuer_named_by_all(const ocsp_issuer *is, OCSP_BASICRESP *bs);
+/* Whether the issuer, and signer (if not NULL), are within their validity
+ * period now (the clock, as OpenSSL's chain check uses it). */
+int ocsp_issuer_valid_now(const ocsp_issuer *is, X509 *signer);
 /* A library context that parses certificates without their public keys
  * (its only provider is OpenSSL's "null" provider), or NULL. */
 OSSL_LIB_CTX *ocsp_issuer_keyless(const ocsp_issuer *is);

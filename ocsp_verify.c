@@ -126,6 +126,14 @@ static OCSP_BASICRESP *basic_keyless(const unsigned char *der, long len,
                                                 ASN1_ITEM_rptr(OCSP_BASICRESP),
                                                 keyless, NULL);
 #undef STEP
+    /* One certificate at most: it can only be the signer (whose full copy
+     * OpenSSL takes from `certs`) or of no use. With more, one of them
+     * might be needed, with its key, on the way from the signer to the
+     * issuer; let OpenSSL parse them all as usual. */
+    if (bs && sk_X509_num(OCSP_resp_get0_certs(bs)) > 1) {
+        OCSP_BASICRESP_free(bs);
+        bs = NULL;
+    }
     ERR_pop_to_mark();
     return bs;
 }
@@ -160,7 +168,7 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
     X509_STORE *store = NULL;
     STACK_OF(X509) *certs = NULL;
     X509 *signer = NULL;            /* remembered responder certificate */
-    int signer_known = 0;
+    int signer_known = 0, all_ours = 0, known_ok = 0;
     OCSP_CERTID *cid = NULL;        /* CertID recomputed with cid_md */
     const EVP_MD *cid_md = NULL;
     OCSP_SINGLERESP *single = NULL;
@@ -242,13 +250,14 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
          * put after the issuer in `certs`, where OpenSSL looks first, it is
          * the same certificate (same DER) that it would have taken from the
          * response, and everything below is checked as before. */
+        int by_issuer = ocsp_issuer_is_responder(cert->shared, bs);
         store = ocsp_issuer_store(cert->shared);
         certs = sk_X509_new_null();
         if (store == NULL || certs == NULL
             || !sk_X509_push(certs, cert->issuer))
             FAIL(OCSP_VERIFY_INTERNAL, "cannot set up signature "
                  "verification%s", openssl_detail(p, NULL));
-        if (!ocsp_issuer_is_responder(cert->shared, bs)) {
+        if (!by_issuer) {
             X509 *seen = NULL;
             ERR_set_mark();
             if (OCSP_resp_get0_signer(bs, &seen, NULL) && seen
@@ -258,6 +267,25 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
                 X509_free(signer);
                 signer = NULL;
             }
+            ERR_pop_to_mark();
+        }
+        all_ours = ocsp_issuer_named_by_all(cert->shared, bs);
+        /* The signer's authority, known: the issuer itself, or a
+         * responder certificate (these very bytes) that OpenSSL's full
+         * check already accepted for this issuer, for answers about this
+         * issuer's certificates only. What that check found cannot have
+         * changed but for the time: the validity periods are checked now,
+         * the CertIDs of this answer are, and OpenSSL checks its signature
+         * with the signer's key (OCSP_NOVERIFY leaves out only the chain
+         * and authority checks). Only for answers that carry no other
+         * certificate (any other might change how OpenSSL builds the
+         * chain); anything else takes the full check. */
+        n = sk_X509_num(OCSP_resp_get0_certs(bs));
+        if (all_ours && (by_issuer ? n == 0 : (signer && signer_known
+                                               && n == 1))
+            && ocsp_issuer_valid_now(cert->shared, by_issuer ? NULL : signer)) {
+            ERR_set_mark();
+            known_ok = OCSP_basic_verify(bs, certs, store, OCSP_NOVERIFY) > 0;
             ERR_pop_to_mark();
         }
     }
@@ -271,11 +299,13 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
             FAIL(OCSP_VERIFY_INTERNAL, "cannot set up signature "
                  "verification%s", openssl_detail(p, NULL));
     }
-    if (OCSP_basic_verify(bs, certs, store, 0) <= 0) {
+    if (!known_ok && OCSP_basic_verify(bs, certs, store, 0) <= 0) {
         const char *detail = openssl_detail(p, &why);
         FAIL(OCSP_VERIFY_SIGNATURE, "%s%s", signature_reason(why), detail);
     }
-    if (signer && !signer_known)
+    /* Remembered only as an authority for this issuer's certificates:
+     * OpenSSL accepted it for an answer that names this issuer alone. */
+    if (signer && !signer_known && all_ours)
         ocsp_issuer_remember(cert->shared, signer);
     /* Success can leave notes behind (e.g. a failed lookup that a later
      * one made up for). */

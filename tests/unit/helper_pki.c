@@ -361,6 +361,45 @@ X509 *pki_make_leaf(const char *cn, long long serial,
     return x;
 }
 
+X509 *pki_make_ca(const char *cn, long long serial, EVP_PKEY *key, X509 *ca,
+                  EVP_PKEY *ca_key)
+{
+    static const pki_ext ca_exts[] = {
+        { NID_basic_constraints, "critical,CA:TRUE" },
+        { NID_key_usage, "critical,keyCertSign,cRLSign" },
+        { NID_subject_key_identifier, "hash" },
+        { NID_authority_key_identifier, "keyid:always" },
+        { 0, NULL }
+    };
+    X509 *x = pki_cert(cn, key, serial, ca, ca_key, ca_exts);
+    ERR_clear_error();
+    return x;
+}
+
+X509 *pki_make_responder(const char *cn, long long serial, EVP_PKEY *key,
+                         X509 *ca, EVP_PKEY *ca_key, long long not_after)
+{
+    static const pki_ext ocsp_exts[] = {
+        { NID_basic_constraints, "critical,CA:FALSE" },
+        { NID_key_usage, "critical,digitalSignature" },
+        { NID_ext_key_usage, "OCSPSigning" },
+        { NID_id_pkix_OCSP_noCheck, "ignored" },
+        { NID_subject_key_identifier, "hash" },
+        { NID_authority_key_identifier, "keyid:always" },
+        { 0, NULL }
+    };
+    X509 *x = pki_cert(cn, key, serial, ca, ca_key, ocsp_exts);
+
+    if (x && not_after
+        && (!ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after)
+            || !X509_sign(x, ca_key, EVP_sha256()))) {
+        X509_free(x);
+        x = NULL;
+    }
+    ERR_clear_error();
+    return x;
+}
+
 char *pki_pem_pair(X509 *leaf, X509 *issuer)
 {
     BIO *bio = BIO_new(BIO_s_mem());
@@ -409,7 +448,9 @@ void pki_resp_opts_init(pki_resp_opts *o, pki_leaf leaf, long long now)
 static int pki_add_single(OCSP_BASICRESP *bs, const EVP_MD *md, X509 *cert,
                           const pki_resp_opts *o)
 {
-    OCSP_CERTID *id = OCSP_cert_to_id(md, cert, pki_state.issuer);
+    OCSP_CERTID *id = OCSP_cert_to_id(md, cert, o->certid_issuer
+                                                ? o->certid_issuer
+                                                : pki_state.issuer);
     ASN1_TIME *thisupd = ASN1_GENERALIZEDTIME_set(NULL,
                                    (time_t)(o->now + o->this_update_offset));
     ASN1_TIME *nextupd = NULL, *revtime = NULL;
@@ -468,12 +509,16 @@ unsigned char *pki_make_response(const pki_resp_opts *o, size_t *len)
             goto done;
         include = o->include_signer_cert;
         if (include < 0)
-            include = o->signer != PKI_SIGNER_ISSUER;
+            include = o->signer_cert || o->signer != PKI_SIGNER_ISSUER;
         if (!include)
             flags |= OCSP_NOCERTS;
-        if (!OCSP_basic_sign(bs, pki_state.signer[o->signer],
-                             pki_state.signer_key[o->signer], EVP_sha256(),
-                             NULL, flags))
+        if (o->extra_cert && !OCSP_basic_add1_cert(bs, o->extra_cert))
+            goto done;
+        if (!OCSP_basic_sign(bs, o->signer_cert ? o->signer_cert
+                                                : pki_state.signer[o->signer],
+                             o->signer_key ? o->signer_key
+                                           : pki_state.signer_key[o->signer],
+                             EVP_sha256(), NULL, flags))
             goto done;
         resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
     }

@@ -81,6 +81,15 @@ X509 *pki_make_leaf(const char *cn, long long serial,
                     const char *const *ocsp_urls, size_t n_urls,
                     int must_staple);
 
+/* A CA certificate for key, issued by ca/ca_key (X509_free). */
+X509 *pki_make_ca(const char *cn, long long serial, EVP_PKEY *key, X509 *ca,
+                  EVP_PKEY *ca_key);
+/* A delegated OCSP responder certificate (id-kp-OCSPSigning) for key,
+ * issued by ca/ca_key, valid until not_after (seconds since the epoch; 0:
+ * as long as the PKI). X509_free. */
+X509 *pki_make_responder(const char *cn, long long serial, EVP_PKEY *key,
+                         X509 *ca, EVP_PKEY *ca_key, long long not_after);
+
 /* "leaf PEM, then issuer PEM", NUL-terminated, malloc()ed: free(). */
 char *pki_pem_pair(X509 *leaf, X509 *issuer);
 /* Same for a fixed leaf and the intermediate. */
@@ -106,6 +115,12 @@ typedef struct {
     int response_status;     /* OCSP_RESPONSE_STATUS_*; other than
                                 SUCCESSFUL gives a response without body */
     int omit_basic;          /* successful status but no responseBytes */
+    X509 *signer_cert;       /* sign with this certificate and key */
+    EVP_PKEY *signer_key;    /* instead of `signer` (the certificate is
+                                included unless include_signer_cert is 0) */
+    X509 *certid_issuer;     /* CertIDs computed with this issuer
+                                (default: the intermediate) */
+    X509 *extra_cert;        /* one more certificate in the response */
 } pki_resp_opts;
 
 /* Defaults for a response about a fixed leaf at time `now` (0: clock). */

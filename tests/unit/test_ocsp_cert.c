@@ -11,6 +11,7 @@
 
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_strings.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -286,6 +287,20 @@ static void test_request_der_bad_args(void **state)
     assert_int_equal(len, 0);
 }
 
+/* How many issuers the table holds (it may know one by several keys). */
+static int distinct_issuers(apr_hash_t *issuers)
+{
+    apr_pool_t *p = apr_hash_pool_get(issuers);
+    apr_hash_t *seen = apr_hash_make(p);
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(p, issuers); hi; hi = apr_hash_next(hi)) {
+        void *v = apr_hash_this_val(hi);
+        apr_hash_set(seen, apr_pmemdup(p, &v, sizeof(v)), sizeof(v), v);
+    }
+    return (int)apr_hash_count(seen);
+}
+
 /* Leaves of one CA share one parsed issuer; it outlives neither of them
  * (ASan/LSan check the references). */
 static void test_shared_issuer(void **state)
@@ -301,7 +316,7 @@ static void test_shared_issuer(void **state)
     assert_int_equal(ocsp_cert_from_pem_shared(&b, pem_ec, issuers, p, &err),
                      APR_SUCCESS);
     assert_ptr_equal(a->issuer, b->issuer);
-    assert_int_equal(apr_hash_count(issuers), 1);
+    assert_int_equal(distinct_issuers(issuers), 1);
     /* without the table, each parse has its own */
     assert_int_equal(ocsp_cert_from_pem(&c, pem_rsa, p, &err), APR_SUCCESS);
     assert_ptr_not_equal(c->issuer, a->issuer);
@@ -416,7 +431,7 @@ static void test_shared_issuer_context(void **state)
     assert_non_null(d->shared);
     assert_ptr_not_equal(d->shared, a->shared);
     assert_null(c->shared);
-    assert_int_equal(apr_hash_count(issuers), 2);
+    assert_int_equal(distinct_issuers(issuers), 2);
     st = ocsp_issuer_store(a->shared);
     assert_non_null(st);
     X509_STORE_free(st);

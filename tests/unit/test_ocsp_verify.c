@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <apr_general.h>
@@ -1063,6 +1064,112 @@ static void test_shared_threads(void **state)
     free(w[0].bad);
 }
 
+
+/* A responder certificate of a sub-CA that the issuer certified answers
+ * for the sub-CA's certificates (OpenSSL accepts that), never for the
+ * issuer's own: after it verified an answer about the sub-CA's
+ * certificates, it must not have become an authority for the issuer's. */
+static void test_shared_subca_responder_stays_subca(void **state)
+{
+    fixture *f = *state;
+    EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *r_key = EVP_EC_gen("P-256");
+    EVP_PKEY *l_key = EVP_EC_gen("P-256");
+    X509 *subca, *responder, *subca_leaf;
+    pki_resp_opts o;
+    ocsp_verify_result r;
+    int round;
+
+    assert_non_null(ca_key);
+    assert_non_null(r_key);
+    assert_non_null(l_key);
+    subca = pki_make_ca("Test Sub CA", 0x600, ca_key, pki_issuer(),
+                        pki_issuer_key());
+    responder = pki_make_responder("Test Sub CA OCSP", 0x601, r_key, subca,
+                                   ca_key, 0);
+    subca_leaf = pki_make_ca("Test Sub CA leaf", 0x602, l_key, subca, ca_key);
+    assert_non_null(subca);
+    assert_non_null(responder);
+    assert_non_null(subca_leaf);
+    for (round = 0; round < 2; round++) {
+        /* about the sub-CA's certificate: the signature and authority are
+         * fine, it is just not about ours */
+        pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+        o.signer_cert = responder;
+        o.signer_key = r_key;
+        o.extra_cert = subca;
+        o.cert = subca_leaf;
+        o.certid_issuer = subca;
+        assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_NO_MATCH);
+        /* about ours: refused, first time and after */
+        pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+        o.signer_cert = responder;
+        o.signer_key = r_key;
+        o.extra_cert = subca;
+        assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_SIGNATURE);
+        if (f->rsa->shared) {
+            int known = 0;
+            X509 *x = ocsp_issuer_signer(f->rsa->shared, responder, &known);
+            X509_free(x);
+            assert_int_equal(known, 0);
+        }
+    }
+    X509_free(subca);
+    X509_free(responder);
+    X509_free(subca_leaf);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(r_key);
+    EVP_PKEY_free(l_key);
+}
+
+/* A remembered responder certificate expires like any other: the validity
+ * period is checked at every answer (the clock, as OpenSSL's chain check
+ * uses it). */
+static void test_shared_remembered_signer_expires(void **state)
+{
+    fixture *f = *state;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *responder;
+    pki_resp_opts o;
+    ocsp_verify_result r;
+    long long until = (long long)time(NULL) + 2;
+
+    assert_non_null(key);
+    responder = pki_make_responder("Short-lived OCSP responder", 0x610, key,
+                                   pki_issuer(), pki_issuer_key(), until);
+    assert_non_null(responder);
+    pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+    o.signer_cert = responder;
+    o.signer_key = key;
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    while ((long long)time(NULL) <= until + 1)
+        sleep(1);
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_SIGNATURE);
+    assert_contains(r.message, "not valid now");
+    X509_free(responder);
+    EVP_PKEY_free(key);
+}
+
+
+/* Responders that send their chain along (responder certificate and the
+ * issuer's): accepted as before. */
+static void test_delegated_with_chain_included(void **state)
+{
+    fixture *f = *state;
+    pki_resp_opts o;
+    ocsp_verify_result r;
+
+    pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+    o.signer = PKI_SIGNER_DELEGATED;
+    o.extra_cert = pki_issuer();
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    o.extra_cert = pki_root();
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_OK);
+    o.signer = PKI_SIGNER_DELEGATED_NO_EKU;
+    assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_SIGNATURE);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
 /* The same test on certificates made as the module makes them. */
 #define TS(name) { "shared: " #name, name, test_setup_shared, \
@@ -1154,6 +1261,11 @@ int main(void)
         TS(test_shared_signer_remembered_only_when_verified),
         TS(test_shared_remembered_signer_checks_everything),
         TS(test_shared_threads),
+        T(test_delegated_with_chain_included),
+        TS(test_delegated_with_chain_included),
+        T(test_shared_subca_responder_stays_subca),
+        TS(test_shared_subca_responder_stays_subca),
+        TS(test_shared_remembered_signer_expires),
     };
 
     return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
