@@ -126,11 +126,12 @@ static void os_log_installed(os_global *g, const os_cert *cert,
  * and the shared cache as its source says. Neither of those failing makes
  * a refresh due sooner: the policy's next refresh is set here. NULL, or
  * why the staple unit refused it. */
-static const char *os_accept(os_global *g, os_cert *cert,
-                             const unsigned char *der, apr_size_t len,
-                             const ocsp_verify_result *res, unsigned flags,
-                             os_source source, const char *source_name,
-                             long long fetched_at, apr_pool_t *p)
+static const char *os_accept_to(os_global *g, os_cert *cert,
+                                const unsigned char *der, apr_size_t len,
+                                const ocsp_verify_result *res, unsigned flags,
+                                os_source source, const char *source_name,
+                                long long fetched_at, staple_record *later,
+                                apr_pool_t *p)
 {
     os_slot *slot = os_staple_slot(g, cert);
     os_slot before, after;
@@ -172,6 +173,11 @@ static const char *os_accept(os_global *g, os_cert *cert,
     os_slot_read(slot, &after);
     os_log_installed(g, cert, &before, &after, res, source_name, p);
 
+    if (later) {
+        /* the caller writes the store and publishes, for many at once */
+        *later = rec;
+        return NULL;
+    }
     if (source == OS_FROM_RESPONDER || source == OS_FROM_EXCHANGE) {
         os_store_write(g, cert, &rec, p);
     }
@@ -179,6 +185,16 @@ static const char *os_accept(os_global *g, os_cert *cert,
         os_exchange_put(g, cert, &rec, p);
     }
     return NULL;
+}
+
+static const char *os_accept(os_global *g, os_cert *cert,
+                             const unsigned char *der, apr_size_t len,
+                             const ocsp_verify_result *res, unsigned flags,
+                             os_source source, const char *source_name,
+                             long long fetched_at, apr_pool_t *p)
+{
+    return os_accept_to(g, cert, der, len, res, flags, source, source_name,
+                        fetched_at, NULL, p);
 }
 
 static void os_fail(os_global *g, os_cert *cert, os_err_class cls,
@@ -275,6 +291,10 @@ int os_fetch_batch(os_global *g, os_cert **certs, int n,
     responder_http_job *jobs = apr_pcalloc(p, sizeof(*jobs) * (apr_size_t)n);
     os_job_baton *batons = apr_pcalloc(p, sizeof(*batons) * (apr_size_t)n);
     responder_http_config cfg;
+    /* accepted answers: all installed first, then the store written for
+     * all of them at once, then published (issue 14) */
+    os_cert **took = apr_pcalloc(p, sizeof(*took) * (apr_size_t)n);
+    staple_record *recs = apr_pcalloc(p, sizeof(*recs) * (apr_size_t)n);
     int i, ok = 0;
     apr_status_t rv;
 
@@ -314,10 +334,11 @@ int os_fetch_batch(os_global *g, os_cert **certs, int n,
         }
         if (rv == APR_SUCCESS && jobs[i].error == RESPONDER_HTTP_OK
             && jobs[i].body) {
-            if (!(why = os_accept(g, cert, jobs[i].body, jobs[i].body_len,
-                                  &batons[i].res, 0, OS_FROM_RESPONDER,
-                                  jobs[i].url, now, p))) {
-                ++ok;
+            if (!(why = os_accept_to(g, cert, jobs[i].body,
+                                     jobs[i].body_len, &batons[i].res, 0,
+                                     OS_FROM_RESPONDER, jobs[i].url, now,
+                                     &recs[ok], p))) {
+                took[ok++] = cert;
                 continue;
             }
             os_fail(g, cert, OS_ERR_POLICY, why, now, p);
@@ -326,6 +347,10 @@ int os_fetch_batch(os_global *g, os_cert **certs, int n,
             os_fail(g, cert, os_job_class(&jobs[i], &batons[i]),
                     jobs[i].message ? jobs[i].message : "no answer", now, p);
         }
+    }
+    os_store_write_many(g, took, recs, ok, p);
+    for (i = 0; g->exchange && i < ok; ++i) {
+        os_exchange_put(g, took[i], &recs[i], p);
     }
     return ok;
 }

@@ -161,51 +161,122 @@ static void os_store_health(os_global *g, const os_cert *cert, const char *path,
     }
 }
 
-apr_status_t os_store_write(os_global *g, const os_cert *cert,
-                            const staple_record *rec, apr_pool_t *p)
+/* Writes rec into a new temporary file next to its final name (synced to
+ * disk when sync is set): *tmp gets its name, *path the final one. */
+static apr_status_t os_store_stage(os_global *g, const os_cert *cert,
+                                   const staple_record *rec, int sync,
+                                   char **tmp, const char **path,
+                                   apr_pool_t *p)
 {
-    const char *path;
-    char *tmp;
     unsigned char *buf;
     apr_size_t len;
     apr_file_t *f = NULL;
     apr_status_t rv;
 
-    if (!g->store_dir) {
-        return APR_SUCCESS;
-    }
-    path = os_store_path(g, cert, p);
-    tmp = apr_pstrcat(p, path, ".tmpXXXXXX", NULL);
+    *path = os_store_path(g, cert, p);
+    *tmp = apr_pstrcat(p, *path, ".tmpXXXXXX", NULL);
     if ((rv = staple_record_encode(rec, &buf, &len, p)) != APR_SUCCESS) {
-        goto done;
+        *tmp = NULL;
+        return rv;
     }
     /* mkstemp: O_EXCL, mode 0600, a name nobody can plant a link at. */
-    rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_READ
+    rv = apr_file_mktemp(&f, *tmp, APR_FOPEN_CREATE | APR_FOPEN_READ
                          | APR_FOPEN_WRITE | APR_FOPEN_EXCL
                          | APR_FOPEN_BINARY, p);
     if (rv != APR_SUCCESS) {
-        tmp = NULL;
-        goto done;
+        *tmp = NULL;
+        return rv;
     }
     if ((rv = apr_file_write_full(f, buf, len, NULL)) != APR_SUCCESS
-        || (rv = apr_file_sync(f)) != APR_SUCCESS) {
-        goto done;
-    }
-    rv = apr_file_close(f);
-    f = NULL;
-    if (rv == APR_SUCCESS) {
-        /* Replaces whatever the name is (a link is replaced, not followed). */
-        rv = apr_file_rename(tmp, path, p);
-    }
-done:
-    if (f) {
+        || (sync && (rv = apr_file_sync(f)) != APR_SUCCESS)) {
         apr_file_close(f);
+        apr_file_remove(*tmp, p);
+        *tmp = NULL;
+        return rv;
+    }
+    if ((rv = apr_file_close(f)) != APR_SUCCESS) {
+        apr_file_remove(*tmp, p);
+        *tmp = NULL;
+    }
+    return rv;
+}
+
+/* Replaces whatever the name is (a link is replaced, not followed). */
+static apr_status_t os_store_commit(os_global *g, const os_cert *cert,
+                                    const char *tmp, const char *path,
+                                    apr_status_t rv, apr_pool_t *p)
+{
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_rename(tmp, path, p);
     }
     if (rv != APR_SUCCESS && tmp) {
         apr_file_remove(tmp, p);
     }
     os_store_health(g, cert, path, rv);
     return rv;
+}
+
+apr_status_t os_store_write(os_global *g, const os_cert *cert,
+                            const staple_record *rec, apr_pool_t *p)
+{
+    const char *path;
+    char *tmp;
+    apr_status_t rv;
+
+    if (!g->store_dir) {
+        return APR_SUCCESS;
+    }
+    rv = os_store_stage(g, cert, rec, 1, &tmp, &path, p);
+    return os_store_commit(g, cert, tmp, path, rv, p);
+}
+
+void os_store_write_many(os_global *g, os_cert **certs,
+                         const staple_record *recs, int n, apr_pool_t *p)
+{
+    char **tmp;
+    const char **path;
+    apr_status_t *rv;
+    int i, synced = 0;
+
+    if (!g->store_dir || n <= 0) {
+        return;
+    }
+    if (n == 1) {
+        os_store_write(g, certs[0], &recs[0], p);
+        return;
+    }
+    tmp = apr_pcalloc(p, sizeof(*tmp) * (apr_size_t)n);
+    path = apr_pcalloc(p, sizeof(*path) * (apr_size_t)n);
+    rv = apr_pcalloc(p, sizeof(*rv) * (apr_size_t)n);
+    for (i = 0; i < n; ++i) {
+        rv[i] = os_store_stage(g, certs[i], &recs[i], 0, &tmp[i], &path[i],
+                               p);
+    }
+#ifdef __linux__
+    {
+        /* One sync of the store's file system for all of them instead of
+         * one per file (2 ms each on a journalled disk): the files are on
+         * disk before any rename makes them visible, as with one write. */
+        int fd = open(g->store_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                      | O_CLOEXEC);
+        if (fd >= 0) {
+            synced = syncfs(fd) == 0;
+            close(fd);
+        }
+    }
+#endif
+    for (i = 0; i < n; ++i) {
+        if (!synced && rv[i] == APR_SUCCESS) {
+            int fd = open(tmp[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK
+                          | O_CLOEXEC);
+            rv[i] = fd >= 0 && fsync(fd) == 0 ? APR_SUCCESS
+                                               : APR_FROM_OS_ERROR(errno);
+            if (fd >= 0) {
+                close(fd);
+            }
+        }
+        os_store_commit(g, certs[i], tmp[i], path[i], rv[i], p);
+    }
 }
 
 apr_status_t os_file_read_safe(const char *path, apr_size_t cap,

@@ -28,6 +28,12 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s);
 apr_status_t os_store_write(os_global *g, const os_cert *cert,
                             const staple_record *rec, apr_pool_t *p);
 
+/* Workers: the same for many certificates at once, with one sync of the
+ * store's file system instead of one per file (issue 14: 10,000 fsyncs
+ * took 7 to 22 s). */
+void os_store_write_many(os_global *g, os_cert **certs,
+                         const staple_record *recs, int n, apr_pool_t *p);
+
 /* Workers: the certificate's record. APR_ENOENT without a file (*why NULL);
  * otherwise *why names what is wrong with the file. */
 apr_status_t os_store_read(os_global *g, const os_cert *cert,
