@@ -117,6 +117,30 @@ static void os_status_snapshot(const os_global *g, apr_pool_t *p,
     status_report_finish(rep);
 }
 
+/* ?state=failing,expiring (or state= repeated): which certificates the
+ * rendering lists (status_filter). Other arguments are mod_status's. */
+static void os_status_filter(request_rec *r, status_filter *f)
+{
+    const char *args = r->args;
+
+    memset(f, 0, sizeof(*f));
+    while (args && *args) {
+        char *pair = ap_getword(r->pool, &args, '&');
+        char *key = ap_getword(r->pool, (const char **)&pair, '=');
+        if (!strcmp(key, "state")
+            && ap_unescape_urlencoded(pair) == OK) {
+            if (status_filter_add(f, pair, r->pool)) {
+                return;
+            }
+        }
+        else if (!strcmp(key, "state")) {
+            f->active = 1;
+            f->error = "state= is not correctly URL-encoded";
+            return;
+        }
+    }
+}
+
 static os_global *os_status_global(request_rec *r)
 {
     os_srv_conf *sc = os_conf(r->server);
@@ -131,6 +155,7 @@ static int os_status_hook(request_rec *r, int flags)
     status_buf b;
 
     os_status_snapshot(os_status_global(r), r->pool, &rep);
+    os_status_filter(r, &rep.filter);
     status_buf_init(&b, r->pool);
     if (flags & AP_STATUS_SHORT) {
         status_render_auto(&b, &rep);
@@ -323,6 +348,16 @@ static int os_status_handler(request_rec *r)
         return rv;
     }
     os_status_snapshot(g, r->pool, &rep);
+    os_status_filter(r, &rep.filter);
+    if (rep.filter.error) {
+        if (metrics) {
+            const char *msg = apr_pstrcat(r->pool, rep.filter.error, "\n",
+                                          NULL);
+            return os_send(r, HTTP_BAD_REQUEST, "text/plain", msg,
+                           strlen(msg));
+        }
+        return os_json_error(r, HTTP_BAD_REQUEST, rep.filter.error, NULL);
+    }
     status_buf_init(&b, r->pool);
     if (metrics) {
         status_render_prometheus(&b, &rep);

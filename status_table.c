@@ -265,6 +265,73 @@ void status_report_finish(status_report *r)
     }
 }
 
+/* ---- the filter -------------------------------------------------------- */
+
+const char *status_filter_add(status_filter *f, const char *list,
+                              apr_pool_t *p)
+{
+    const char *s = list ? list : "";
+
+    f->active = 1;
+    while (*s) {
+        size_t n = strcspn(s, ", ");
+        int st, found = n == 4 && !strncmp(s, "none", 4);
+        for (st = 0; st < STATUS_STATES && !found && n; ++st) {
+            const char *name = status_state_name((status_state)st);
+            if (strlen(name) == n && !strncmp(s, name, n)) {
+                f->states |= 1u << st;
+                found = 1;
+            }
+        }
+        if (!found && n) {
+            f->error = apr_psprintf(p, "unknown state '%.*s' (state= takes "
+                                    "good, expiring, failing, revoked, "
+                                    "missing, expired, no_responder or "
+                                    "none, separated by commas)",
+                                    (int)(n > 40 ? 40 : n), s);
+            return f->error;
+        }
+        s += n;
+        s += strspn(s, ", ");
+    }
+    return NULL;
+}
+
+int status_filter_shows(const status_filter *f, const status_cert *c)
+{
+    return !f->active || (!f->error && (f->states >> c->state) & 1u);
+}
+
+int status_report_shown(const status_report *r)
+{
+    int i, n = 0;
+    for (i = 0; i < r->ncerts; ++i) {
+        n += status_filter_shows(&r->filter, &r->certs[i]);
+    }
+    return n;
+}
+
+/* The names of the states a filter lists, comma-separated ("none"). */
+static const char *filter_names(const status_filter *f, char *buf,
+                                size_t size)
+{
+    int st;
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (st = 0; st < STATUS_STATES; ++st) {
+        if ((f->states >> st) & 1u) {
+            o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s",
+                                  o ? "," : "",
+                                  status_state_name((status_state)st));
+        }
+    }
+    if (!o) {
+        snprintf(buf, size, "none");
+    }
+    return buf;
+}
+
 /* ---- the field table ------------------------------------------------------ */
 
 /* Plain members: arg is the member's offset in status_cert. */
@@ -540,6 +607,73 @@ static void html_summary(status_buf *b, const status_report *r)
                       t->unserved, PLURAL(t->unserved));
 }
 
+/* The states needing an operator: all but good and no_responder. */
+#define STATES_ATTENTION ((1u << STATUS_EXPIRING) | (1u << STATUS_FAILING) \
+                          | (1u << STATUS_REVOKED) | (1u << STATUS_MISSING) \
+                          | (1u << STATUS_EXPIRED))
+
+/* One line of the state summary: a label linked to ?state=query when
+ * there is something to see. */
+static void html_state_line(status_buf *b, int tables, const char *label,
+                            const char *css, const char *query,
+                            unsigned long n)
+{
+    if (tables) {
+        status_buf_printf(b, "<tr><td class=\"%s\">", css);
+    }
+    if (n && query) {
+        status_buf_printf(b, "<a href=\"?state=%s\">%s</a>", query, label);
+    }
+    else if (n && !query) {
+        status_buf_printf(b, "<a href=\"?\">%s</a>", label);
+    }
+    else {
+        status_buf_puts(b, label);
+    }
+    status_buf_printf(b, tables ? "</td><td class=\"n\">%lu</td></tr>\n"
+                                : ": %lu<br>\n", n);
+}
+
+/* At scale (or filtered): how many certificates are in each state, each
+ * count a link to those certificates alone; then what is listed below. */
+static void html_states(status_buf *b, const status_report *r, int tables)
+{
+    const status_totals *t = &r->totals;
+    char names[160];
+    unsigned long attention = 0;
+    int st;
+
+    if (tables) {
+        status_buf_puts(b, "<table class=\"ocspstaple states\">\n<tr><th>"
+                           "State</th><th>Certificates</th></tr>\n");
+    }
+    else {
+        status_buf_puts(b, "<p>\n");
+    }
+    for (st = 0; st < STATUS_STATES; ++st) {
+        const char *name = status_state_name((status_state)st);
+        char css[48];
+        snprintf(css, sizeof(css), "st st-%s", name);
+        html_state_line(b, tables, name, css, name, t->states[st]);
+        attention += (STATES_ATTENTION >> st) & 1u ? t->states[st] : 0;
+    }
+    html_state_line(b, tables, "needing attention", "s",
+                    "expiring,failing,revoked,missing,expired", attention);
+    html_state_line(b, tables, "all", "s", NULL, t->certificates);
+    status_buf_puts(b, tables ? "</table>\n" : "</p>\n");
+    if (r->filter.error) {
+        status_buf_puts(b, "<p><strong>");
+        status_buf_html(b, r->filter.error);
+        status_buf_puts(b, "</strong></p>\n");
+    }
+    else if (r->filter.active) {
+        status_buf_printf(b, "<p>Listed below: %d of %lu (state %s). "
+                          "<a href=\"?\">List all</a></p>\n",
+                          status_report_shown(r), t->certificates,
+                          filter_names(&r->filter, names, sizeof(names)));
+    }
+}
+
 /* ?notable: the same fields, one definition list per certificate. */
 static void html_definition_lists(status_buf *b, const status_report *r)
 {
@@ -547,6 +681,9 @@ static void html_definition_lists(status_buf *b, const status_report *r)
 
     for (i = 0; i < r->ncerts; ++i) {
         const status_cert *c = &r->certs[i];
+        if (!status_filter_shows(&r->filter, c)) {
+            continue;
+        }
         status_buf_puts(b, "<dl class=\"ocspstaple\">\n");
         for (k = 0; k < status_nfields; ++k) {
             const status_field *f = &status_fields[k];
@@ -609,7 +746,9 @@ static void html_table(status_buf *b, const status_report *r)
     }
     status_buf_puts(b, "</tr>\n");
     for (i = 0; i < r->ncerts; ++i) {
-        html_row(b, &r->certs[i], r->now);
+        if (status_filter_shows(&r->filter, &r->certs[i])) {
+            html_row(b, &r->certs[i], r->now);
+        }
     }
     status_buf_puts(b, "</table>\n");
 }
@@ -622,6 +761,9 @@ void status_render_html(status_buf *b, const status_report *r, int tables)
         status_buf_puts(b, HTML_STYLE);
     }
     html_summary(b, r);
+    if (r->filter.active || r->ncerts > STATUS_HTML_SUMMARY_MIN) {
+        html_states(b, r, tables);
+    }
     if (tables) {
         html_table(b, r);
     }
@@ -643,8 +785,19 @@ void status_render_auto(status_buf *b, const status_report *r)
                                           sizeof(key)),
                           total_of(&r->totals, &total_fields[k]));
     }
+    if (r->filter.error) {
+        status_buf_puts(b, "OCSPStapleFilterError: ");
+        status_buf_line(b, r->filter.error);
+        status_buf_puts(b, "\n");
+    }
+    else if (r->filter.active) {
+        status_buf_printf(b, "OCSPStapleListed: %d\n", status_report_shown(r));
+    }
     for (i = 0; i < r->ncerts; ++i) {
         const status_cert *c = &r->certs[i];
+        if (!status_filter_shows(&r->filter, c)) {
+            continue;
+        }
         for (k = 0; k < status_nfields; ++k) {
             const status_field *f = &status_fields[k];
             status_value v;
@@ -714,6 +867,30 @@ static json_t *json_value(const status_field *f, const status_cert *c)
     }
 }
 
+/* {"state": ["failing", ...], "listed": n[, "error": "..."]} */
+static json_t *json_filter(const status_report *r)
+{
+    json_t *o = json_object(), *names = json_array();
+    int st;
+
+    for (st = 0; names && st < STATUS_STATES; ++st) {
+        if ((r->filter.states >> st) & 1u) {
+            json_array_append_new(names, json_string(
+                status_state_name((status_state)st)));
+        }
+    }
+    if (!o || !names
+        || json_object_set_new(o, "state", names)
+        || json_object_set_new(o, "listed",
+                               json_integer(status_report_shown(r)))
+        || (r->filter.error
+            && json_object_set_new(o, "error", json_str(r->filter.error)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 int status_render_json(status_buf *b, const status_report *r)
 {
     json_t *root = json_object(), *totals = json_object(),
@@ -728,6 +905,8 @@ int status_render_json(status_buf *b, const status_report *r)
     if (json_object_set_new(root, "time",
             json_string(core_time_iso(r->now, iso, sizeof(iso))))
         || json_object_set(root, "totals", totals)
+        || (r->filter.active
+            && json_object_set_new(root, "filter", json_filter(r)))
         || json_object_set(root, "certificates", certs)) {
         goto out;
     }
@@ -747,7 +926,11 @@ int status_render_json(status_buf *b, const status_report *r)
         goto out;
     }
     for (i = 0; i < r->ncerts; ++i) {
-        json_t *o = json_object();
+        json_t *o;
+        if (!status_filter_shows(&r->filter, &r->certs[i])) {
+            continue;
+        }
+        o = json_object();
         if (!o || json_array_append_new(certs, o)) {
             goto out;
         }
@@ -826,6 +1009,9 @@ void status_render_prometheus(status_buf *b, const status_report *r)
               "no_responder)");
     for (i = 0; i < r->ncerts; ++i) {
         const char *sep = "";
+        if (!status_filter_shows(&r->filter, &r->certs[i])) {
+            continue;
+        }
         status_buf_puts(b, "ocspstaple_certificate_info{");
         for (k = 0; k < status_nfields; ++k) {
             const status_field *f = &status_fields[k];
@@ -853,6 +1039,9 @@ void status_render_prometheus(status_buf *b, const status_report *r)
         for (i = 0; i < r->ncerts; ++i) {
             const status_cert *c = &r->certs[i];
             status_value v;
+            if (!status_filter_shows(&r->filter, c)) {
+                continue;
+            }
             memset(&v, 0, sizeof(v));
             f->get(c, f->arg, &v);
             if (f->kind == STATUS_KIND_TIME) {

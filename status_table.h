@@ -128,6 +128,15 @@ typedef struct {
     unsigned long refresher_ticks; /* background refresh rounds so far */
 } status_host;
 
+/* Which certificates a rendering lists (issue 14: 10,000 certificates
+ * make 6 to 10 MB of any rendering). The totals always count them all.
+ * Zeroed: no filter, every certificate, the output as it always was. */
+typedef struct {
+    int active;                /* a filter was given */
+    unsigned states;           /* bit (1 << status_state) per state listed */
+    const char *error;         /* an unusable filter: said instead of rows */
+} status_filter;
+
 typedef struct {
     long long now;             /* seconds since the epoch */
     long long grace;           /* OCSPStapleServeExpired, seconds */
@@ -135,7 +144,23 @@ typedef struct {
     int ncerts;
     status_host host;
     status_totals totals;      /* set by status_report_finish() */
+    status_filter filter;      /* which certificates are listed */
 } status_report;
+
+/* Adds the states named in list (comma-separated; "none" lists no
+ * certificate, only the totals) to f. Returns NULL, or a sentence naming
+ * the first unknown name and the accepted ones (also kept in f->error). */
+const char *status_filter_add(status_filter *f, const char *list,
+                              apr_pool_t *p);
+/* Whether the rendering lists c (state set by status_report_finish). */
+int status_filter_shows(const status_filter *f, const status_cert *c);
+/* How many certificates of r are listed. */
+int status_report_shown(const status_report *r);
+
+/* Above this many certificates, and whenever a filter is given, the HTML
+ * starts with the number of certificates in each state, each a link to
+ * them alone. */
+#define STATUS_HTML_SUMMARY_MIN 50
 
 status_state status_state_of(const status_cert *c, long long now,
                              long long grace);
@@ -185,15 +210,21 @@ const char *status_auto_key(const char *key, char *buf, size_t size);
 /* ---- renderers ---------------------------------------------------------- */
 
 /* mod_status HTML: the section heading, a summary line and one table row
- * per certificate (tables = 0 for ?notable: a definition list instead). */
+ * per certificate (tables = 0 for ?notable: a definition list instead).
+ * With a filter or more than STATUS_HTML_SUMMARY_MIN certificates, a table
+ * of the states (each a link to "?state=NAME") after the summary line. */
 void status_render_html(status_buf *b, const status_report *r, int tables);
 /* mod_status ?auto: "OCSPStapleCertificates: 3" ... then
- * "OCSPStaple[i]Key: value" per certificate. */
+ * "OCSPStaple[i]Key: value" per certificate (i its place in the full list,
+ * whatever the filter; with a filter, "OCSPStapleListed: n" after the
+ * totals). */
 void status_render_auto(status_buf *b, const status_report *r);
-/* JSON document {"time", "totals", "certificates": [...]}; returns 0, or
- * -1 when jansson failed (nothing appended). */
+/* JSON document {"time", "totals", "certificates": [...]} (with a filter,
+ * "filter": {"state": [...], "listed": n} before "certificates"); returns
+ * 0, or -1 when jansson failed (nothing appended). */
 int status_render_json(status_buf *b, const status_report *r);
-/* Prometheus text exposition format 0.0.4. */
+/* Prometheus text exposition format 0.0.4. A filter limits the
+ * per-certificate series; the server-wide ones are always complete. */
 void status_render_prometheus(status_buf *b, const status_report *r);
 
 #endif

@@ -106,9 +106,11 @@ def post_refresh(env, value, port=None, source="127.0.0.1", host="127.0.0.1"):
 
 # ---- parsers -----------------------------------------------------------------
 
-def parse_auto(text):
+def parse_auto(text, listed=None):
     """server-status?auto: (totals {Key: value}, [per certificate {Key: value}]).
-    Every OCSPStaple line must be "Key: value"."""
+    Every OCSPStaple line must be "Key: value". With listed (a dict), a
+    filtered listing: the indexes (each certificate's place in the full
+    list) go into it, index -> {Key: value}."""
     totals, certs = {}, {}
     for line in text.split("\n"):
         if not line.startswith("OCSPStaple"):
@@ -123,7 +125,10 @@ def parse_auto(text):
             d = certs.setdefault(int(idx), {})
             assert key not in d, "duplicate %s[%s]" % (key, idx)
             d[key] = value
-    assert sorted(certs) == list(range(len(certs))), "indexes not 0..n-1"
+    if listed is not None:
+        listed.update(certs)
+    else:
+        assert sorted(certs) == list(range(len(certs))), "indexes not 0..n-1"
     return totals, [certs[i] for i in sorted(certs)]
 
 
@@ -247,7 +252,7 @@ class StatusTable(html.parser.HTMLParser):
         a = dict(attrs)
         if tag == "h2":
             self._in_h2 = True
-        if tag == "table" and "ocspstaple" in (a.get("class") or ""):
+        if tag == "table" and (a.get("class") or "").split() == ["ocspstaple"]:
             self._in_table = True
         if not self._in_table:
             return
@@ -778,6 +783,89 @@ def test_no_certificates_renders_empty(pki, responder, new_httpd):
     assert r.status == 202 and r.json() == {"scheduled": []}, r
     assert post_refresh(env, "ab" * 20).status == 404
 
+
+
+# ---- at scale: filtering by state (issue 14) ---------------------------------
+
+def test_filter_by_state(pki, env):
+    """?state= lists the certificates in the states named (commas, or state=
+    repeated; "none": totals only); the totals always count all of them, a
+    certificate keeps its ?auto index, and an unknown state is refused."""
+    full_totals, full = parse_auto(env.server_status(auto=True))
+    index = {c["Serial"]: i for i, c in enumerate(full)}
+    rev = pki.leaf("revoked").serial_hex
+
+    def auto(query):
+        text = get(env, "/server-status?auto&" + query).text
+        listed = {}
+        totals, _ = parse_auto(text, listed)
+        return text, totals, listed
+
+    text, totals, listed = auto("state=revoked")
+    assert {k: v for k, v in totals.items() if k != "Listed"} == full_totals
+    assert totals["Listed"] == "1"
+    assert list(listed) == [index[rev]]
+    assert listed[index[rev]] == full[index[rev]]
+    for q in ("state=missing,no_responder", "state=missing&state=no_responder",
+              "state=missing%2Cno_responder", "state=missing+no_responder"):
+        _, totals, listed = auto(q)
+        assert totals["Listed"] == "2", q
+        assert sorted(c["State"] for c in listed.values()) == [
+            "missing", "no_responder"], q
+    _, totals, listed = auto("state=none")
+    assert totals["Listed"] == "0" and listed == {}
+    assert totals["Certificates"] == "4"
+    text, totals, listed = auto("state=bogus")
+    assert listed == {} and "Listed" not in totals
+    assert totals["FilterError"].startswith("unknown state 'bogus' (state= takes")
+
+    # JSON: the totals, what the filter lists, then those certificates
+    doc = status_json(env)
+    r = get(env, "/ocspstaple-status?state=revoked,good")
+    f = r.json()
+    assert f["totals"] == doc["totals"]
+    assert f["filter"] == {"state": ["good", "revoked"], "listed": 2}
+    assert sorted(c["state"] for c in f["certificates"]) == ["good", "revoked"]
+    assert json_cert(f, pki.leaf("revoked")) == json_cert(doc, pki.leaf("revoked"))
+    assert list(f) == ["time", "totals", "filter", "certificates"]
+    assert "filter" not in doc
+    bad = request(env.http_port, "GET", "/ocspstaple-status?state=Good")
+    assert bad.status == 400, bad
+    assert "unknown state 'Good'" in bad.json()["error"]
+
+    # metrics: the per-certificate series of the states asked for; the
+    # server-wide ones complete
+    r = get(env, "/ocspstaple-metrics?state=good")
+    _, samples = parse_prometheus(r.text)
+    info = [x for x in samples if x.name == "ocspstaple_certificate_info"]
+    assert [x.labels["serial"] for x in info] == [pki.leaf("rsa").serial_hex]
+    assert {x.labels.get("id") for x in samples if "id" in x.labels} == {
+        cert_id(pki.leaf("rsa"))}
+    by_state = {x.labels["state"]: x.value for x in samples
+                if x.name == "ocspstaple_certificates"}
+    assert by_state == {"good": 1, "expiring": 0, "failing": 0, "revoked": 1,
+                        "missing": 1, "expired": 0, "no_responder": 1}
+    bad = request(env.http_port, "GET", "/ocspstaple-metrics?state=x")
+    assert bad.status == 400 and b"unknown state 'x'" in bad.body, bad
+
+    # HTML: the states first, each a link when it has certificates, then
+    # the rows asked for
+    page = get(env, "/server-status?state=revoked").text
+    t = StatusTable()
+    t.feed(page)
+    assert len(t.rows) == 1
+    assert t.rows[0][0]["class"] == "row-revoked"
+    assert '<table class="ocspstaple states">' in page
+    assert '<a href="?state=revoked">revoked</a>' in page
+    assert '<a href="?state=expiring,failing,revoked,missing,expired">needing attention</a></td><td class="n">2<' in page
+    assert "<p>Listed below: 1 of 4 (state revoked)." in page
+    assert page.rstrip().endswith("</html>")
+    # ?notable too
+    page = get(env, "/server-status?notable&state=missing").text
+    assert page.count('<dl class="ocspstaple">') == 1
+    # and the unfiltered page has no state table at this size
+    page = env.server_status(auto=False)
+    assert 'class="ocspstaple states"' not in page and "Listed below" not in page
 
 # ---- screenshot --------------------------------------------------------------------
 

@@ -1255,6 +1255,248 @@ static void html_notable_exact(void **state)
     assert_exact(4, EXPECT_HTML_NOTABLE);
 }
 
+
+/* ---- filtering by state (issue 14) --------------------------------------- */
+
+static void filter_parsing(void **state)
+{
+    status_filter f;
+
+    memset(&f, 0, sizeof(f));
+    assert_null(status_filter_add(&f, "failing", test_pool));
+    assert_int_equal(f.active, 1);
+    assert_int_equal(f.states, 1u << STATUS_FAILING);
+    assert_null(status_filter_add(&f, "expiring,revoked", test_pool));
+    assert_null(status_filter_add(&f, " missing, ,expired ", test_pool));
+    assert_int_equal(f.states, (1u << STATUS_FAILING) | (1u << STATUS_EXPIRING)
+                     | (1u << STATUS_REVOKED) | (1u << STATUS_MISSING)
+                     | (1u << STATUS_EXPIRED));
+    assert_null(f.error);
+
+    memset(&f, 0, sizeof(f));
+    assert_null(status_filter_add(&f, "none", test_pool));
+    assert_int_equal(f.active, 1);
+    assert_int_equal(f.states, 0);
+    assert_null(status_filter_add(&f, "", test_pool));
+    assert_null(status_filter_add(&f, "good,no_responder", test_pool));
+    assert_int_equal(f.states, (1u << STATUS_GOOD)
+                               | (1u << STATUS_NO_RESPONDER));
+
+    memset(&f, 0, sizeof(f));
+    assert_non_null(status_filter_add(&f, "good,Failing", test_pool));
+    assert_non_null(strstr(f.error, "unknown state 'Failing'"));
+    assert_non_null(strstr(f.error, "no_responder"));
+    memset(&f, 0, sizeof(f));
+    assert_non_null(status_filter_add(&f, "goo", test_pool));
+    memset(&f, 0, sizeof(f));
+    assert_non_null(status_filter_add(&f, "goodx", test_pool));
+}
+
+/* The unfiltered output without the lines of the certificates left out
+ * (every renderer lists a certificate on lines that name its id or its
+ * ?auto index). */
+static char *without_lines(const char *text, const char *const *drop,
+                           int ndrop, const char *after, const char *insert)
+{
+    char *out = calloc(1, strlen(text) + (insert ? strlen(insert) : 0) + 1);
+    const char *line = text;
+    int k;
+
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) + 1 : strlen(line);
+        int keep = 1;
+        for (k = 0; k < ndrop; ++k) {
+            const char *hit = strstr(line, drop[k]);
+            if (hit && hit < line + n)
+                keep = 0;
+        }
+        if (keep)
+            strncat(out, line, n);
+        if (after && insert && !strncmp(line, after, strlen(after)))
+            strcat(out, insert);
+        line += n;
+    }
+    return out;
+}
+
+static void filtered_auto_and_metrics(void **state)
+{
+    static const char *const drop_auto[] = { "OCSPStaple[0]",
+                                             "OCSPStaple[2]" };
+    static const char *const drop_prom[] = {
+        "00112233445566778899aabbccddeeff00112233",
+        "2222222222222222222222222222222222222222" };
+    status_report r;
+    char *got, *want;
+
+    sample_report(&r);
+    assert_null(status_filter_add(&r.filter, "revoked", test_pool));
+    assert_int_equal(status_report_shown(&r), 1);
+    /* the totals as before, then how many are listed, then the revoked
+     * certificate under its own index */
+    got = render(0, &r);
+    want = without_lines(EXPECT_AUTO, drop_auto, 2,
+                         "OCSPStapleRefresherTicks:", "OCSPStapleListed: 1\n");
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    /* per-certificate series of the revoked one only; the server-wide
+     * ones complete */
+    got = render(2, &r);
+    want = without_lines(EXPECT_PROM, drop_prom, 2, NULL, NULL);
+    assert_string_equal(got, want);
+    assert_non_null(strstr(got, "ocspstaple_certificates{state=\"good\"} 1"));
+    free(got);
+    free(want);
+
+    /* none: the totals alone */
+    sample_report(&r);
+    assert_null(status_filter_add(&r.filter, "none", test_pool));
+    got = render(0, &r);
+    assert_null(strstr(got, "OCSPStaple["));
+    assert_non_null(strstr(got, "OCSPStapleCertificates: 3\n"));
+    assert_non_null(strstr(got, "OCSPStapleListed: 0\n"));
+    free(got);
+    got = render(2, &r);
+    assert_null(strstr(got, "{id="));
+    assert_non_null(strstr(got, "ocspstaple_fetches_total 4\n"));
+    free(got);
+
+    /* an unknown state: said, nothing listed */
+    sample_report(&r);
+    assert_non_null(status_filter_add(&r.filter, "bad\nname", test_pool));
+    got = render(0, &r);
+    assert_null(strstr(got, "OCSPStaple["));
+    assert_non_null(strstr(got, "OCSPStapleFilterError: unknown state "
+                                "'bad name' (state= takes"));
+    free(got);
+}
+
+static void filtered_json(void **state)
+{
+    status_report r;
+    char *got;
+    json_t *doc, *unfiltered, *certs, *filter;
+    json_error_t err;
+
+    sample_report(&r);
+    got = render(1, &r);
+    unfiltered = json_loads(got, 0, &err);
+    assert_non_null(unfiltered);
+    free(got);
+    assert_null(status_filter_add(&r.filter, "good,no_responder", test_pool));
+    got = render(1, &r);
+    doc = json_loads(got, JSON_PRESERVE_ORDER, &err);
+    assert_non_null(doc);
+    /* totals unchanged, the filter said, two certificates of three */
+    assert_true(json_equal(json_object_get(doc, "totals"),
+                           json_object_get(unfiltered, "totals")));
+    filter = json_object_get(doc, "filter");
+    assert_non_null(filter);
+    assert_int_equal(json_integer_value(json_object_get(filter, "listed")), 2);
+    assert_string_equal(json_string_value(json_array_get(
+        json_object_get(filter, "state"), 0)), "good");
+    assert_string_equal(json_string_value(json_array_get(
+        json_object_get(filter, "state"), 1)), "no_responder");
+    certs = json_object_get(doc, "certificates");
+    assert_int_equal(json_array_size(certs), 2);
+    assert_true(json_equal(json_array_get(certs, 0), json_array_get(
+        json_object_get(unfiltered, "certificates"), 0)));
+    assert_true(json_equal(json_array_get(certs, 1), json_array_get(
+        json_object_get(unfiltered, "certificates"), 2)));
+    /* the filter comes before the certificates */
+    assert_true(strstr(got, "\"filter\"") < strstr(got,
+                                                    "\"certificates\": ["));
+    assert_true(strstr(got, "\"totals\"") < strstr(got, "\"filter\""));
+    json_decref(doc);
+    json_decref(unfiltered);
+    free(got);
+}
+
+static void filtered_html(void **state)
+{
+    status_report r;
+    char *got;
+
+    sample_report(&r);
+    assert_null(status_filter_add(&r.filter, "revoked", test_pool));
+    got = render(3, &r);
+    /* the summary line as before; then the states, each a link when it
+     * has certificates; then what is listed */
+    assert_non_null(strstr(got, "<p>3 certificates: 1 good, 1 revoked, "));
+    assert_non_null(strstr(got, "<tr><td class=\"st st-good\"><a href=\""
+                                "?state=good\">good</a></td><td class=\"n\">"
+                                "1</td></tr>\n"));
+    assert_non_null(strstr(got, "<tr><td class=\"st st-failing\">failing"
+                                "</td><td class=\"n\">0</td></tr>\n"));
+    assert_non_null(strstr(got, "<a href=\"?state=expiring,failing,revoked,"
+                                "missing,expired\">needing attention</a>"
+                                "</td><td class=\"n\">1</td></tr>\n"));
+    assert_non_null(strstr(got, "<a href=\"?\">all</a></td><td class=\"n\">3"
+                                "</td></tr>\n"));
+    assert_non_null(strstr(got, "<p>Listed below: 1 of 3 (state revoked). "
+                                "<a href=\"?\">List all</a></p>\n"));
+    assert_true(strstr(got, "Listed below") < strstr(got,
+                                                     "<table class=\"ocspstaple\">\n<tr><th title="));
+    assert_non_null(strstr(got, "title=\"id 1111111111111111111111111111111111111111\""));
+    assert_null(strstr(got, "title=\"id 0011"));
+    assert_null(strstr(got, "title=\"id 2222"));
+    free(got);
+    got = render(4, &r);
+    assert_non_null(strstr(got, "<a href=\"?state=revoked\">revoked</a>: 1"
+                                "<br>\n"));
+    assert_non_null(strstr(got, "<dd>CN=revoked.example</dd>"));
+    assert_null(strstr(got, "<dd>CN=plain.example</dd>"));
+    free(got);
+
+    /* an unknown state: said (escaped), no rows */
+    sample_report(&r);
+    assert_non_null(status_filter_add(&r.filter, "<b>", test_pool));
+    got = render(3, &r);
+    assert_non_null(strstr(got, "<p><strong>unknown state &#39;&lt;b&gt;&#39;"));
+    assert_null(strstr(got, "title=\"id "));
+    free(got);
+}
+
+/* Up to STATUS_HTML_SUMMARY_MIN certificates the page is as it always was;
+ * above, the states come first. */
+static void html_states_at_scale(void **state)
+{
+    int n = STATUS_HTML_SUMMARY_MIN + 1, i;
+    status_cert *c = calloc((size_t)n, sizeof(*c));
+    status_report r;
+    char *got;
+
+    for (i = 0; i < n; ++i) {
+        c[i].id_hex = "ab";
+        c[i].vhosts = c[i].subject = c[i].serial = c[i].last_result = "x";
+        c[i].responders = "http://r/";
+        c[i].cert_status = STATUS_CS_GOOD;
+        c[i].this_update = NOW - 100;
+        c[i].next_update = NOW + 86400;
+    }
+    c[3].failures = 1;
+    memset(&r, 0, sizeof(r));
+    r.now = NOW;
+    r.certs = c;
+    r.ncerts = n - 1;
+    status_report_finish(&r);
+    got = render(3, &r);
+    assert_null(strstr(got, "?state="));
+    free(got);
+    r.ncerts = n;
+    status_report_finish(&r);
+    got = render(3, &r);
+    assert_non_null(strstr(got, "<a href=\"?state=good\">good</a></td><td "
+                                "class=\"n\">50</td>"));
+    assert_non_null(strstr(got, "<a href=\"?state=failing\">failing</a></td>"
+                                "<td class=\"n\">1</td>"));
+    assert_null(strstr(got, "Listed below"));     /* no filter: all listed */
+    free(got);
+    free(c);
+}
+
 /* Whatever the subject holds, it never becomes markup, never breaks an
  * ?auto line, and comes back unchanged from JSON and Prometheus. */
 static void hostile_strings_stay_data(void **state)
@@ -1506,6 +1748,11 @@ int main(void)
         cmocka_unit_test(prometheus_parser_is_strict),
         cmocka_unit_test(empty_report_is_valid),
         cmocka_unit_test(invalid_utf8_renders),
+        cmocka_unit_test(filter_parsing),
+        cmocka_unit_test(filtered_auto_and_metrics),
+        cmocka_unit_test(filtered_json),
+        cmocka_unit_test(filtered_html),
+        cmocka_unit_test(html_states_at_scale),
     };
     return cmocka_run_group_tests(tests, pool_setup, pool_teardown);
 }
