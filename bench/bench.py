@@ -14,8 +14,9 @@ all against the end-to-end responder (tests/e2e/ocsp_responder.py) in its
   S2 first handshake after a cold start and after a graceful restart
   S3 responder hanging while the staple needs refreshing (timers shortened)
   S4 responder down for longer than each server's cache/refresh period
-  S5 1000 certificates in 1000 vhosts: start time (empty / warm store),
-     memory, responder requests, cache size
+  S5 1000 and 10,000 certificates in as many vhosts: start time (empty /
+     warm store), all stapled, memory, responder requests and load, status
+     pages
 
 Usage:
   /usr/bin/python3 bench/bench.py --full     # ~10 minutes, tables for BENCHMARKS.md
@@ -48,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -255,6 +257,35 @@ class BenchResponder(Responder):
         self.cache_validity = 4 * 3600
         self._presigned = {}
         self._plock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self.reset_load()
+
+    # ---- what the responder saw, cheaply (counting hits() at 10,000
+    # certificates every 50 ms would take the GIL from the responder) ----
+    def reset_load(self):
+        with self._stats_lock:
+            self.distinct = set()
+            self.open_conns = 0
+            self.max_conns = 0
+            self.per_second = {}
+
+    def load_stats(self):
+        with self._stats_lock:
+            return {"distinct": len(self.distinct), "max_connections": self.max_conns,
+                    "max_requests_per_s": max(self.per_second.values() or [0])}
+
+    def _record(self, hit):
+        with self._stats_lock:
+            self.distinct.add(hit.serial)
+            sec = int(hit.time)
+            self.per_second[sec] = self.per_second.get(sec, 0) + 1
+        super()._record(hit)
+
+    def _track(self, conn, add):
+        with self._stats_lock:
+            self.open_conns += 1 if add else -1
+            self.max_conns = max(self.max_conns, self.open_conns)
+        super()._track(conn, add)
 
     def presign(self, leaves):
         issuer = self.pki.cert("intermediate")
@@ -307,6 +338,9 @@ class BenchHttpd(HttpdEnv):
                 self.server_lines.append("MDStaplingRenewWindow 2h")
         if kind == "d":
             self.server_lines += ["OCSPStapleStartupTimeout 5"]
+            # the status pages as operators enable them (IfModule-guarded)
+            self.tail_lines.append("Include %s" % os.path.join(
+                httpd_env.CONF_EXAMPLES, "status.conf"))
             if timers:
                 self.server_lines += ["OCSPStapleRefresh %d" % REFRESH_S,
                                       "OCSPStapleResponderTimeout %d" % TIMEOUT_S]
@@ -700,33 +734,86 @@ class Bench:
     SUMMARY_RE = re.compile(r"OCSPS\d+: (\d+) certificates?: (\d+) good, (\d+) revoked, "
                             r"(\d+) missing, .*\((\d+) from the store, (\d+) fetched in "
                             r"([\d.]+) s\)")
+    # What (d) shows at scale: each page and its size and time to render.
+    STATUS_PAGES = ("server-status", "server-status?auto", "ocspstaple-status",
+                    "ocspstaple-metrics",
+                    "server-status?state=expiring,failing,revoked,missing,expired",
+                    "server-status?auto&state=none", "ocspstaple-status?state=failing",
+                    "ocspstaple-metrics?state=expiring,failing,revoked,missing,expired")
 
     def _module_summary(self, env):
-        hits = self.SUMMARY_RE.findall(env.log_text())
+        text = env.log_text()
+        hits = self.SUMMARY_RE.findall(text)
         if not hits:
-            return None
+            # the helper overran OCSPStapleStartupTimeout (+1 s) and was
+            # stopped: what it installed is served, the refresher loads the
+            # rest
+            return {"stopped": True} if "OCSPS0151" in text else None
         c, good, rev, missing, stored, fetched, secs = hits[-1]
         return {"certs": int(c), "good": int(good), "missing": int(missing),
                 "from_store": int(stored), "fetched": int(fetched),
                 "prefetch_s": float(secs)}
 
-    def _s5_start(self, env, n, sni_file, sweep=True, wait_all=False):
+    def _missing(self, env):
+        """(d): certificates with a responder but no valid staple (the
+        filter keeps the page small at scale; an older module ignores it)."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/server-status?auto&state=none"
+                                        % env.http_port, timeout=20) as resp:
+                for line in resp.read().decode(errors="replace").splitlines():
+                    if line.startswith("OCSPStapleMissing:"):
+                        return int(line.split(":", 1)[1])
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def _status_pages(self, env):
+        out = {}
+        for page in self.STATUS_PAGES:
+            times, size = [], None
+            for _ in range(3):
+                t = time.monotonic()
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/%s" % (env.http_port, page),
+                                                timeout=60) as resp:
+                        size = len(resp.read())
+                except (OSError, ValueError):
+                    size = None
+                    break
+                times.append(time.monotonic() - t)
+            out[page] = {"bytes": size, "s": med(times)}
+        return out
+
+    def _s5_start(self, env, n, sni_file, sweep=True, wait_all=False, status=False):
         r = self.responder
         r.reset_counts()
+        r.reset_load()
         t_launch = time.monotonic()
-        self.start_env(env, timeout=120)
+        self.start_env(env, timeout=60 + 0.03 * n)
+        load0 = r.load_stats()
         rec = {"start_s": env.startup_seconds,
                "responder_requests_at_ready": r.count(),
-               "responder_distinct_at_ready": len({h.serial for h in r.hits()})}
+               "responder_distinct_at_ready": load0["distinct"],
+               "loadavg_at_ready": os.getloadavg()[0]}
         if env.kind == "d":
             rec["module_summary"] = self._module_summary(env)
+            # every certificate with a valid staple: at once when the
+            # helper finished, later when it was stopped at its deadline
+            rec["all_stapled_after_s"] = None
+            deadline = time.monotonic() + (90 if not self.smoke else 10)
+            while time.monotonic() < deadline:
+                if self._missing(env) == 0:
+                    rec["all_stapled_after_s"] = time.monotonic() - t_launch
+                    break
+                time.sleep(0.1)
         if wait_all:
-            # (c) fetches in the background after the start: wait (bounded)
-            # and record when every certificate had been asked for
+            # (c) and (d) fetch in the background after the start (mod_md
+            # always, the module what its helper did not get to): wait
+            # (bounded) and record when every certificate had been asked for
             rec["all_fetched_after_s"] = None
             deadline = time.monotonic() + (90 if not self.smoke else 10)
             while time.monotonic() < deadline:
-                if len({h.serial for h in r.hits()}) >= n:
+                if r.load_stats()["distinct"] >= n:
                     rec["all_fetched_after_s"] = time.monotonic() - t_launch
                     break
                 time.sleep(0.05)
@@ -744,21 +831,22 @@ class Bench:
                 self.breakages.append("S5: no handshake on %s (%s)" % (
                     KIND_NAMES[env.kind], sw.get("first_error")))
             rec["mem"] = tree_mem(env.parent_pid())
+        if status and env.kind == "d":
+            rec["status_pages"] = self._status_pages(env)
         rec["responder_requests_total"] = r.count()
+        rec["responder_load"] = r.load_stats()
         self.stop_env(env)
         rec["store_bytes"] = self._du(env.store_dir if env.kind == "d" else
                                       env.md_store if env.kind == "c" else None)
         return rec
 
     def s5(self):
-        n = self.args.certs
-        n_small = min(10, n // 2)
-        warm_rounds = self.args.s5_warm_rounds
-        log("S5 scale: %d certificates in %d vhosts" % (n, n))
+        sizes = self.args.certs
+        biggest = max(sizes)
         t0 = time.monotonic()
         leaves = []
         with self.pki.batch():
-            for i in range(n):
+            for i in range(biggest):
                 leaves.append(self.pki.issue_leaf("bulk%04d" % i, key_type="ec",
                                                   dns=["bulk%04d.test" % i]))
         leaves = [self.pki.leaf(l.name) for l in leaves]
@@ -768,13 +856,24 @@ class Bench:
         t0 = time.monotonic()
         r.presign(leaves)
         t_presign = time.monotonic() - t0
-        log("  %d leaves in %.1fs, pre-signed answers in %.1fs" % (n, t_pki, t_presign))
+        log("S5 scale: %d leaves in %.1fs, pre-signed answers in %.1fs; runs at %s "
+            "certificates" % (biggest, t_pki, t_presign, ", ".join(map(str, sizes))))
+        for n in sizes:
+            self.s5_at(n, leaves[:n], t_pki, t_presign)
+        r.cached = False
+
+    def s5_at(self, n, leaves, t_pki, t_presign):
+        n_small = min(10, n // 2)
+        warm_rounds = self.args.s5_warm_rounds
+        r = self.responder
+        log("S5 scale: %d certificates in %d vhosts" % (n, n))
         sni_files = {}
         for m in (n, n_small):
             sni_files[m] = os.path.join(self.work, "snis-%d.txt" % m)
             with open(sni_files[m], "w") as f:
                 f.write("\n".join(l.hostname for l in leaves[:m]) + "\n")
-        resp_sizes = [len(v) for v in r._presigned.values()]
+        resp_sizes = [len(r._presigned[(l.serial, "sha1")]) for l in leaves
+                      if (l.serial, "sha1") in r._presigned]
         out = {"certs": n, "certs_small": n_small, "warm_rounds": warm_rounds,
                "pki_s": t_pki, "presign_s": t_presign,
                "response_der_bytes_mean": statistics.mean(resp_sizes) if resp_sizes else None,
@@ -797,23 +896,25 @@ class Bench:
             rec["warm"] = []
             out["per_kind"][k] = rec
             p = rec["empty"]
-            log("  %s empty store: start %.2fs, responder %d at ready / %d total, "
-                "valid staples %s/%d, parent RSS %s kB, children %s kB" % (
+            log("  %s empty store: start %.2fs, responder %d at ready / %d total (at most "
+                "%d connections at once), valid staples %s/%d, parent RSS %s kB, children "
+                "%s kB" % (
                     KIND_NAMES[k], p["start_s"] or -1, p["responder_requests_at_ready"],
-                    p["responder_requests_total"], p.get("sweep_ok_names"), n,
-                    p["mem"]["parent_rss_kb"], p["mem"]["child_rss_kb"]))
+                    p["responder_requests_total"], p["responder_load"]["max_connections"],
+                    p.get("sweep_ok_names"), n, p["mem"]["parent_rss_kb"],
+                    p["mem"]["child_rss_kb"]))
         for i in range(warm_rounds):
             for k in self.kinds:
                 last = i == warm_rounds - 1
-                p = self._s5_start(envs[k], n, sni_files[n], sweep=last)
+                p = self._s5_start(envs[k], n, sni_files[n], sweep=last, status=last)
                 out["per_kind"][k]["warm"].append(p)
-                log("  %s warm store #%d: start %.2fs, responder %d at ready%s" % (
+                log("  %s warm store #%d: start %.2fs, responder %d at ready%s%s" % (
                     KIND_NAMES[k], i, p["start_s"] or -1, p["responder_requests_at_ready"],
-                    ", valid staples %s/%d" % (p.get("sweep_ok_names"), n) if last else ""))
+                    ", valid staples %s/%d" % (p.get("sweep_ok_names"), n) if last else "",
+                    ", helper %s" % p.get("module_summary") if k == "d" else ""))
         for k in self.kinds:
             self.drop_env(envs[k])
-        r.cached = False
-        self.results["scenarios"]["S5"] = out
+        self.results["scenarios"]["S5-%d" % n] = out
         self.save()
 
     @staticmethod
@@ -925,6 +1026,116 @@ def share_of(runs, key):
     return sum(r[key] for r in runs) / hs if hs else None
 
 
+def render_s5(s, kinds):
+    out = []
+    n, ns = s["certs"], s["certs_small"]
+    pk = s["per_kind"]
+    out.append("\n### S5 %d certificates in %d vhosts: start and responder requests\n\n"
+               "Responder answers from a per-certificate cache of pre-signed responses "
+               "(mean %s bytes). Start = launch until httpd answers HTTP; warm = median of "
+               "%d restarts with the store left by the previous run (stop + start). All "
+               "stapled = launch until (d) has a valid response for every certificate "
+               "(server-status, polled every 0.1 s). Responder load: the most connections "
+               "open at once and requests in one second, over the whole run.\n\n" % (
+                   n, n, fmt(s["response_der_bytes_mean"], "%.0f"), s["warm_rounds"]))
+    base = pk.get("a")
+
+    def wmed(rec, key):
+        return med(w.get(key) for w in rec["warm"])
+
+    def helper(ms):
+        if not ms:
+            return "-"
+        if ms.get("stopped"):
+            return "stopped at its deadline"
+        return "%d from store, %d fetched in %.2f s, %d missing" % (
+            ms["from_store"], ms["fetched"], ms["prefetch_s"], ms["missing"])
+    rows = []
+    for k in kinds:
+        if k not in pk:
+            continue
+        rec = pk[k]
+        e = rec["empty"]
+        wl = rec["warm"][-1] if rec["warm"] else {}
+        es, ws = e["start_s"], wmed(rec, "start_s")
+        ld = e.get("responder_load") or {}
+        rows.append([
+            KIND_NAMES[k], fmt(es, "%.2f"),
+            fmt(es - base["empty"]["start_s"] if base else None, "%+.2f"),
+            e["responder_requests_at_ready"],
+            helper(e.get("module_summary")),
+            fmt(e.get("all_fetched_after_s"), "%.2f"),
+            fmt(e.get("all_stapled_after_s"), "%.2f"),
+            "%s/%d" % (e.get("sweep_ok_names"), n),
+            "%s / %s" % (ld.get("max_connections", "-"), ld.get("max_requests_per_s", "-")),
+            fmt(ws, "%.2f"),
+            fmt(ws - wmed(base, "start_s") if base and ws is not None else None, "%+.2f"),
+            fmt(wmed(rec, "all_stapled_after_s"), "%.2f"),
+            helper(wl.get("module_summary")),
+            sum(w["responder_requests_at_ready"] for w in rec["warm"]),
+            "%s/%d" % (wl.get("sweep_ok_names"), n),
+            "%s / %s" % (e["responder_requests_total"], wl.get("responder_requests_total")),
+        ])
+    out.append(table(["config", "start, empty store s", "vs (a)",
+                      "responder requests by ready", "start-up helper (its log)",
+                      "all fetched after s", "all stapled after s",
+                      "valid staples after start (sweep)",
+                      "responder load: connections / requests per s",
+                      "start, warm store s", "vs (a)", "warm: all stapled after s",
+                      "warm: start-up helper (last run)", "responder requests at warm starts",
+                      "valid staples after warm start",
+                      "responder requests: empty run / last warm run"], rows))
+    loads = ["%.1f" % w["loadavg_at_ready"] for k in kinds if k in pk
+             for w in [pk[k]["empty"]] + pk[k]["warm"] if w.get("loadavg_at_ready") is not None]
+    if loads:
+        out.append("\nLoad average (1 min) when each server answered, in run order: %s.\n"
+                   % ", ".join(loads))
+    out.append("\n### S5 memory per process at %d certificates (VmRSS after a sweep over all "
+               "vhosts, warm store; per-certificate cost = slope between %d and %d "
+               "certificates, minus the same slope of (a))\n\n" % (n, ns, n))
+    rows = []
+
+    def mem_of(rec, which):
+        m = rec["small"]["mem"] if which == "small" else rec["warm"][-1]["mem"]
+        return m["parent_rss_kb"], m["child_rss_kb_max"], m["children"], m["total_pss_kb"]
+    for k in kinds:
+        if k not in pk or not pk[k]["warm"]:
+            continue
+        rec = pk[k]
+        p1, c1, nc, pss = mem_of(rec, "big")
+        p0, c0, _, _ = mem_of(rec, "small")
+        sp, sc_ = (p1 - p0) / (n - ns) if n > ns else None, (c1 - c0) / (n - ns) if n > ns else None
+        if base and base["warm"] and n > ns:
+            bp1, bc1, _, _ = mem_of(base, "big")
+            bp0, bc0, _, _ = mem_of(base, "small")
+            xp, xc = sp - (bp1 - bp0) / (n - ns), sc_ - (bc1 - bc0) / (n - ns)
+        else:
+            xp = xc = None
+        store = rec["warm"][-1].get("store_bytes")
+        rows.append([KIND_NAMES[k], p0, p1, c0, c1, nc, pss,
+                     fmt(sp, "%.1f"), fmt(sc_, "%.1f"), fmt(xp, "%.1f"), fmt(xc, "%.1f"),
+                     fmt(None if store is None else store / 1024.0, "%.0f")])
+    out.append(table(["config", "parent RSS kB (%d certs)" % ns, "parent RSS kB (%d)" % n,
+                      "child RSS kB (%d)" % ns, "child RSS kB (%d)" % n, "children",
+                      "total PSS kB (%d)" % n, "parent kB/cert", "child kB/cert",
+                      "parent kB/extra cert vs (a)", "child kB/extra cert vs (a)",
+                      "store on disk kB"], rows))
+    out.append("\nStapling cache: (b) SSLStaplingCache shmcb %d KiB (set by the benchmark; "
+               "mod_ssl needs about %s bytes of responses plus shmcb's index); (d) its own "
+               "shared memory, OCSPStapleMaxResponseSize per certificate (a page costs memory "
+               "once a response is written into it).\n" % (
+                   s["mod_ssl_stapling_cache_kb"],
+                   fmt((s["response_der_bytes_mean"] or 0) * n, "%.0f")))
+    pages = ((pk.get("d") or {}).get("warm") or [{}])[-1].get("status_pages")
+    if pages:
+        out.append("\n### S5 status pages of (d) at %d certificates (after the warm sweep; "
+                   "median of 3)\n\n" % n)
+        out.append(table(["page", "bytes", "time to answer s"],
+                         [["`/%s`" % pg, v["bytes"], fmt(v["s"], "%.3f")]
+                          for pg, v in pages.items()]))
+    return "".join(out)
+
+
 def render_tables(res):
     sc = res["scenarios"]
     m = res["meta"]["machine"]
@@ -1029,83 +1240,8 @@ def render_tables(res):
                          sum(x["errors"] for x in rs)])
         out.append(table(["config", "handshakes/s", "p99 ms", "stapled", "valid staple",
                           "errors"], rows))
-    if "S5" in sc:
-        s = sc["S5"]
-        n, ns = s["certs"], s["certs_small"]
-        pk = s["per_kind"]
-        out.append("\n### S5 %d certificates in %d vhosts: start and responder requests\n\n"
-                   "Responder answers from a per-certificate cache of pre-signed responses "
-                   "(mean %s bytes). Start = launch until httpd answers HTTP; warm = median of "
-                   "%d restarts with the store left by the previous run (stop + start).\n\n" % (
-                       n, n, fmt(s["response_der_bytes_mean"], "%.0f"), s["warm_rounds"]))
-        base = pk.get("a")
-
-        def wmed(rec, key):
-            return med(w.get(key) for w in rec["warm"])
-        rows = []
-        for k in kinds:
-            if k not in pk:
-                continue
-            rec = pk[k]
-            e = rec["empty"]
-            ms = e.get("module_summary")
-            wl = rec["warm"][-1] if rec["warm"] else {}
-            es, ws = e["start_s"], wmed(rec, "start_s")
-            rows.append([
-                KIND_NAMES[k], fmt(es, "%.2f"),
-                fmt(es - base["empty"]["start_s"] if base else None, "%+.2f"),
-                e["responder_requests_at_ready"],
-                ("%d fetched in %.2f s, %d missing" % (ms["fetched"], ms["prefetch_s"], ms["missing"])
-                 if ms else "-"),
-                fmt(e.get("all_fetched_after_s"), "%.2f"),
-                "%s/%d" % (e.get("sweep_ok_names"), n),
-                fmt(ws, "%.2f"),
-                fmt(ws - wmed(base, "start_s") if base and ws is not None else None, "%+.2f"),
-                sum(w["responder_requests_at_ready"] for w in rec["warm"]),
-                "%s/%d" % (wl.get("sweep_ok_names"), n),
-                "%s / %s" % (e["responder_requests_total"], wl.get("responder_requests_total")),
-            ])
-        out.append(table(["config", "start, empty store s", "vs (a)",
-                          "responder requests by ready", "module prefetch (its log)",
-                          "all fetched after s", "valid staples after start (sweep)",
-                          "start, warm store s", "vs (a)", "responder requests at warm starts",
-                          "valid staples after warm start", "responder requests: empty run / last warm run"],
-                         rows))
-        out.append("\n### S5 memory per process (VmRSS after a sweep over all vhosts, warm "
-                   "store; per-certificate cost = slope between %d and %d certificates, minus "
-                   "the same slope of (a))\n\n" % (ns, n))
-        rows = []
-
-        def mem_of(rec, which):
-            m = rec["small"]["mem"] if which == "small" else rec["warm"][-1]["mem"]
-            return m["parent_rss_kb"], m["child_rss_kb_max"], m["children"], m["total_pss_kb"]
-        for k in kinds:
-            if k not in pk or not pk[k]["warm"]:
-                continue
-            rec = pk[k]
-            p1, c1, nc, pss = mem_of(rec, "big")
-            p0, c0, _, _ = mem_of(rec, "small")
-            sp, sc_ = (p1 - p0) / (n - ns) if n > ns else None, (c1 - c0) / (n - ns) if n > ns else None
-            if base and base["warm"] and n > ns:
-                bp1, bc1, _, _ = mem_of(base, "big")
-                bp0, bc0, _, _ = mem_of(base, "small")
-                xp, xc = sp - (bp1 - bp0) / (n - ns), sc_ - (bc1 - bc0) / (n - ns)
-            else:
-                xp = xc = None
-            store = rec["warm"][-1].get("store_bytes")
-            rows.append([KIND_NAMES[k], p0, p1, c0, c1, nc, pss,
-                         fmt(sp, "%.1f"), fmt(sc_, "%.1f"), fmt(xp, "%.1f"), fmt(xc, "%.1f"),
-                         fmt(None if store is None else store / 1024.0, "%.0f")])
-        out.append(table(["config", "parent RSS kB (%d certs)" % ns, "parent RSS kB (%d)" % n,
-                          "child RSS kB (%d)" % ns, "child RSS kB (%d)" % n, "children",
-                          "total PSS kB (%d)" % n, "parent kB/cert", "child kB/cert",
-                          "parent kB/extra cert vs (a)", "child kB/extra cert vs (a)",
-                          "store on disk kB"], rows))
-        out.append("\nStapling cache: (b) SSLStaplingCache shmcb %d KiB (set by the benchmark; "
-                   "mod_ssl needs about %s bytes of responses plus shmcb's index); (d) default "
-                   "OCSPStapleCache shmcb, max(8 MiB, 8 KiB x certificates).\n" % (
-                       s["mod_ssl_stapling_cache_kb"],
-                       fmt((s["response_der_bytes_mean"] or 0) * n, "%.0f")))
+    for key in sorted((k for k in sc if k.startswith("S5-")), key=lambda k: int(k[3:])):
+        out.append(render_s5(sc[key], kinds))
     le = res.get("log_errors") or {}
     if any(le.values()):
         out.append("\nError-level lines in the servers' error logs over the whole run "
@@ -1130,7 +1266,7 @@ DEFAULTS = (
     ("s2_rounds", 5, 1),
     ("s3_rounds", 5, 1), ("s3_duration", 5.0, 0.5), ("s3_threads", 4, 4),
     ("s4_rounds", 2, 1), ("s4_duration", 3.0, 0.3),
-    ("certs", 1000, 10), ("s5_warm_rounds", 3, 1),
+    ("certs", "1000,10000", "10"), ("s5_warm_rounds", 3, 1),
     ("noisy_retries", 2, 0),
 )
 
@@ -1160,6 +1296,12 @@ def parse_args(argv):
         if x not in ("rsa", "ecdsa"):
             ap.error("--s1-keys: rsa and/or ecdsa, not %r" % x)
     a.kinds = [k for k in a.kinds if k in KINDS]
+    try:
+        a.certs = sorted({int(x) for x in str(a.certs).split(",") if x.strip()})
+    except ValueError:
+        ap.error("--certs: numbers separated by commas, not %r" % a.certs)
+    if not a.certs or min(a.certs) < 2:
+        ap.error("--certs: at least 2 certificates per run")
     return a
 
 
