@@ -17,6 +17,8 @@ all against the end-to-end responder (tests/e2e/ocsp_responder.py) in its
   S5 1000 and 10,000 certificates in as many vhosts: start time (empty /
      warm store), all stapled, memory, responder requests and load, status
      pages
+  S6 (only with --scenarios S6) the refresher at the largest --certs: CPU
+     idle and per refresh, largest batch, what the responder saw at once
 
 Usage:
   /usr/bin/python3 bench/bench.py --full     # ~10 minutes, tables for BENCHMARKS.md
@@ -35,6 +37,7 @@ user that may run httpd on unprivileged ports.
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -917,6 +920,110 @@ class Bench:
         self.results["scenarios"]["S5-%d" % n] = out
         self.save()
 
+    # ---- S6: the refresher at scale (opt-in) --------------------------------------------
+    REFRESHED_RE = re.compile(r"^\[[A-Za-z]{3} ([A-Za-z]{3} +\d+ [\d:]+)\.\d+ \d{4}\] "
+                              r"\[ocspstaple:debug\].* OCSPS0034: ")
+
+    def _bulk_leaves(self, n):
+        have = getattr(self, "_bulk", [])
+        if len(have) < n:
+            with self.pki.batch():
+                for i in range(len(have), n):
+                    self.pki.issue_leaf("bulk%04d" % i, key_type="ec",
+                                        dns=["bulk%04d.test" % i])
+            have = [self.pki.leaf("bulk%04d" % i) for i in range(n)]
+            self._bulk = have
+        return have[:n]
+
+    def s6(self):
+        """n certificates whose answers are valid V seconds, the responder
+        signing new ones every V/4 (as CAs pre-sign): the refresher renews
+        each at half its validity (up to 10% earlier at random), so after
+        the cold start all n come due within V/20 s, then again, spread a
+        little wider each time. Measured over --s6-duration: the child's
+        CPU while nothing is due (the per-second scan of every
+        certificate) and per refresh, the largest batch (the module's
+        "refreshed" lines per second) and what the responder saw at once."""
+        n = max(self.args.certs)
+        validity = self.args.s6_validity
+        duration = self.args.s6_duration
+        leaves = self._bulk_leaves(n)
+        r = self.responder
+        r.cached = True
+        r.cache_validity = validity
+        stop = threading.Event()
+        presigns = []
+
+        def presigner():
+            while not stop.wait(validity / 4.0):
+                t = time.monotonic()
+                r.presign(leaves)
+                presigns.append(time.monotonic() - t)
+        t0 = time.monotonic()
+        r.presign(leaves)
+        log("S6 refresher: %d certificates, answers valid %d s, pre-signed in %.1fs; "
+            "watching %d s" % (n, validity, time.monotonic() - t0, duration))
+        th = threading.Thread(target=presigner, daemon=True)
+        th.start()
+        env = self.new_env("d", "s6", leaves, loglevel="warn ocspstaple:debug")
+        r.reset_counts()
+        r.reset_load()
+        self.start_env(env, timeout=60 + 0.03 * n)
+        t_start = time.monotonic()
+        start_hits = r.count()
+        samples = []      # (seconds since start, children CPU s, responder requests)
+        while time.monotonic() - t_start < duration:
+            kids = children_of(env.parent_pid())
+            cpu = 0.0
+            for c in kids:
+                try:
+                    f = _stat_fields(c)
+                    cpu += (int(f[11]) + int(f[12])) / CLK_TCK
+                except OSError:
+                    pass
+            samples.append((time.monotonic() - t_start, cpu, r.count()))
+            time.sleep(5 if not self.smoke else 0.5)
+        stop.set()
+        load = r.load_stats()
+        per_second = dict(r.per_second)
+        total = r.count() - start_hits
+        self.stop_env(env)
+        th.join(timeout=60)
+        # the module's own account of each refresh: one debug line each
+        stamps = collections.Counter()
+        for line in env.log_text().splitlines():
+            m = self.REFRESHED_RE.match(line)
+            if m:
+                stamps[m.group(1)] += 1
+        # idle: 5-s windows in which the responder saw nothing
+        idle = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples, samples[1:])
+                if b[2] == a[2] and b[0] > a[0]]
+        cpu_total = samples[-1][1] - samples[0][1] if len(samples) > 1 else None
+        span = samples[-1][0] - samples[0][0] if len(samples) > 1 else None
+        idle_rate = med(idle)
+        per_refresh = ((cpu_total - (idle_rate or 0) * span) / total
+                       if total and cpu_total is not None else None)
+        out = {"certs": n, "validity_s": validity, "duration_s": duration,
+               "refreshes": total, "responder_load": load,
+               "largest_batch": max(stamps.values() or [0]),
+               "refreshed_lines": sum(stamps.values()),
+               "busiest_second_at_responder": max(per_second.values() or [0]),
+               "children_cpu_s": cpu_total, "watched_s": span,
+               "idle_cpu_per_s": idle_rate, "idle_windows": len(idle),
+               "cpu_per_refresh_s": per_refresh, "presign_s": presigns,
+               "samples": samples}
+        log("  %d refreshes, largest batch %d, responder: at most %d connections, %d "
+            "requests in one second; children CPU %.1f s over %.0f s, idle %.4f s/s, "
+            "%.2f ms per refresh" % (
+                total, out["largest_batch"], load["max_connections"],
+                out["busiest_second_at_responder"], cpu_total or -1, span or -1,
+                idle_rate or -1, 1000 * (per_refresh or -0.001)))
+        r.cached = False
+        r.cache_validity = 4 * 3600
+        self.drop_env(env)
+        self.results["scenarios"]["S6"] = out
+        self.save()
+
     @staticmethod
     def _du(path):
         if not path or not os.path.isdir(path):
@@ -985,7 +1092,7 @@ class Bench:
         todo = self.args.scenarios
         timing = self.results["meta"]["scenario_s"] = {}
         for name, fn in (("S1", self.s1), ("S2", self.s2), ("S3+S4", self.s3s4),
-                         ("S5", self.s5)):
+                         ("S5", self.s5), ("S6", self.s6)):
             if any(x in todo for x in name.split("+")):
                 t = time.monotonic()
                 fn()
@@ -1242,6 +1349,24 @@ def render_tables(res):
                           "errors"], rows))
     for key in sorted((k for k in sc if k.startswith("S5-")), key=lambda k: int(k[3:])):
         out.append(render_s5(sc[key], kinds))
+    if "S6" in sc:
+        s = sc["S6"]
+        hour = lambda v: None if s["idle_cpu_per_s"] is None or s["cpu_per_refresh_s"] is None \
+            else 3600 * s["idle_cpu_per_s"] + s["certs"] * 3600.0 / (v / 2) * s["cpu_per_refresh_s"]
+        out.append("\n### S6 the refresher at %d certificates (answers valid %d s, watched %.0f s)"
+                   "\n\n" % (s["certs"], s["validity_s"], s["watched_s"] or 0))
+        out.append(table(["refreshes", "largest batch (module)", "responder: connections at once",
+                          "responder: busiest second", "children CPU s", "idle CPU s per s",
+                          "CPU ms per refresh",
+                          "CPU s per hour at 4 h / 24 h / 7 d validity"],
+                         [[s["refreshes"], s["largest_batch"],
+                           s["responder_load"]["max_connections"],
+                           s["busiest_second_at_responder"], fmt(s["children_cpu_s"], "%.1f"),
+                           fmt(s["idle_cpu_per_s"], "%.4f"),
+                           fmt(None if s["cpu_per_refresh_s"] is None
+                               else 1000 * s["cpu_per_refresh_s"], "%.2f"),
+                           " / ".join(fmt(hour(v), "%.1f") for v in (4 * 3600, 86400,
+                                                                      7 * 86400))]]))
     le = res.get("log_errors") or {}
     if any(le.values()):
         out.append("\nError-level lines in the servers' error logs over the whole run "
@@ -1267,6 +1392,7 @@ DEFAULTS = (
     ("s3_rounds", 5, 1), ("s3_duration", 5.0, 0.5), ("s3_threads", 4, 4),
     ("s4_rounds", 2, 1), ("s4_duration", 3.0, 0.3),
     ("certs", "1000,10000", "10"), ("s5_warm_rounds", 3, 1),
+    ("s6_validity", 600, 40), ("s6_duration", 660.0, 45.0),
     ("noisy_retries", 2, 0),
 )
 
