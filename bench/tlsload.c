@@ -89,6 +89,7 @@ typedef struct {
     long ok;                /* verified + matched + in validity + good */
     long http_ok;           /* --request: got a status line "HTTP/1.x 200" */
     char first_error[256];
+    double first_error_at;  /* seconds after the start (places it against a restart) */
     char protocol[32];
     char cipher[64];
     char peer_key[32];
@@ -154,6 +155,7 @@ static void note_error(worker *w, const char *fmt, ...)
     if (w->first_error[0] == '\0') {
         va_list ap;
         unsigned long e = ERR_peek_error();
+        w->first_error_at = now_s() - g_start;
         va_start(ap, fmt);
         vsnprintf(w->first_error, sizeof(w->first_error), fmt, ap);
         va_end(ap);
@@ -754,6 +756,7 @@ int main(int argc, char **argv)
     long over_1s = 0;
     struct rusage ru;
     struct sigaction sa;
+    double first_error_at = -1.0;
     const char *first_error = "", *protocol = "", *cipher = "", *peer_key = "";
     int i, first_w = -1, rc;
 
@@ -800,8 +803,10 @@ int main(int argc, char **argv)
         tot.ok += w->ok;
         tot.http_ok += w->http_ok;
         nall += w->nlat;
-        if (!first_error[0] && w->first_error[0])
+        if (w->first_error[0] && (!first_error[0] || w->first_error_at < first_error_at)) {
             first_error = w->first_error;
+            first_error_at = w->first_error_at;
+        }
         if (!protocol[0] && w->protocol[0]) {
             protocol = w->protocol;
             cipher = w->cipher;
@@ -890,7 +895,7 @@ int main(int argc, char **argv)
     json_str(stdout, peer_key);
     printf(",\"first_error\":");
     json_str(stdout, first_error);
-    printf("}\n");
+    printf(",\"first_error_at_s\":%.3f}\n", first_error_at);
     fflush(stdout);
     rc = tot.handshakes > 0 ? 0 : 1;
 

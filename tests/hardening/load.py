@@ -31,10 +31,13 @@ client retries after 1, 3, 7 ... s) are recorded for each run. Checks:
 Sizing, so that every client has a worker and the old generation may keep
 its slots while it finishes during the graceful restart:
 
-  event    StartServers 8, ServerLimit 16, ThreadsPerChild 25,
+  event    StartServers 8, ServerLimit 32, ThreadsPerChild 25,
            MaxRequestWorkers 400, MinSpareThreads 75, MaxSpareThreads 400
-           (200 threads ready before the first client; room for two
-           generations of 200 during the restart)
+           (200 threads ready before the first client; 16 more process
+           slots than MaxRequestWorkers needs, for the old generation while
+           it finishes: on a starved 2-core machine busy threads look
+           non-idle, the old generation grows to all 16 children, and with
+           ServerLimit 16 the new one waits for free slots, AH10159)
   prefork  StartServers 200, ServerLimit 400, MaxRequestWorkers 400,
            MinSpareServers 50, MaxSpareServers 250 (prefork forks at most
            32 children a second: they must exist before the clients come)
@@ -67,7 +70,7 @@ import refresh_helpers  # noqa: E402
 OUT = os.path.join(REPO, "build", "hardening", "load.json")
 
 SIZING = {
-    "event": ["StartServers 8", "ServerLimit 16", "ThreadsPerChild 25",
+    "event": ["StartServers 8", "ServerLimit 32", "ThreadsPerChild 25",
               "MaxRequestWorkers 400", "MinSpareThreads 75", "MaxSpareThreads 400"],
     "prefork": ["StartServers 200", "ServerLimit 400", "MaxRequestWorkers 400",
                 "MinSpareServers 50", "MaxSpareServers 250"],
@@ -173,13 +176,16 @@ def run_one(a, mpm, pki, responder, control=False):
     rec.update({k: res[k] for k in ("handshakes", "hs_per_s", "errors", "timeouts",
                                     "stapled", "verified", "in_validity", "good",
                                     "revoked", "ok", "lat_ms", "over_1s", "first_error",
+                                    "first_error_at_s",
                                     "protocol", "client_cpu_s")})
     rec["netstat_delta"] = {k: ns1.get(k, 0) - ns0.get(k, 0) for k in ns0}
     if n == 0:
         problems.append("%s: no handshake at all (%s)" % (label, res.get("first_error")))
     if res["errors"]:
-        problems.append("%s: %d failed handshakes (%d timeouts), first: %s" % (
-            label, res["errors"], res["timeouts"], res["first_error"]))
+        problems.append("%s: %d failed handshakes (%d timeouts), first at %.2f s "
+                        "(graceful restart at %s s): %s" % (
+                            label, res["errors"], res["timeouts"], res["first_error_at_s"],
+                            rec.get("graceful_at_s"), res["first_error"]))
     if not control:
         hits = [h.time - t0 for h in responder.hits(leaf.serial)]
         rec["refreshes_during_run_at_s"] = [round(h, 1) for h in hits if h <= t1 - t0]
