@@ -7,6 +7,7 @@
 #include "ocspstaple_exchange.h"
 #include "ocspstaple_store.h"
 #include "ocspstaple_startup.h"
+#include "ocspstaple_preverify.h"
 #include "ocspstaple_file.h"
 #include "ocspstaple_carry.h"
 #include "ocspstaple_refresh.h"
@@ -399,6 +400,9 @@ static int os_prime(server_rec *s, apr_pool_t *p, const char *id,
     cert->index = g->certs->nelts;
     APR_ARRAY_PUSH(g->certs, os_cert *) = cert;
     apr_hash_set(g->certs_by_id, cert->id, (apr_ssize_t)id_len, cert);
+    if (cert->urls->nelts > 0) {
+        os_preverify_feed(g, s, cert, pem);
+    }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0105)
                  "%s: stapling %s (serial %s, %d responder URL%s)%s", name,
                  cert->info->subject, cert->info->serial_hex,

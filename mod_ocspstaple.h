@@ -71,6 +71,7 @@ struct os_slot;
 struct os_local;
 struct os_exchange;
 struct os_refresher;
+struct os_preverify;
 struct os_host_stats;
 
 /* Server-wide configuration and the runtime of one configuration cycle. */
@@ -107,6 +108,7 @@ typedef struct os_global {
 
     struct os_exchange *exchange;       /* shared cache, NULL when local */
     struct os_refresher *refresher;     /* background refresh, if started */
+    struct os_preverify *preverify;     /* early store verifier, if started */
 
     /* per child process */
     struct os_local *locals;

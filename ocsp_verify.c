@@ -156,6 +156,42 @@ static void result_init(ocsp_verify_result *res)
         goto done;                                           \
     } while (0)
 
+ocsp_verify_error ocsp_verify_window(ocsp_verify_result *res,
+                                     const ocsp_verify_params *params,
+                                     apr_pool_t *p)
+{
+    long long now = params->now, skew = params->skew > 0 ? params->skew : 0;
+    long grace = params->expired_grace > 0 ? params->expired_grace : 0;
+
+    res->expired = 0;
+    if (res->this_update > now + skew)
+        FAIL(OCSP_VERIFY_NOT_YET_VALID, "thisUpdate %s is %" APR_INT64_T_FMT
+             " s in the future (clock skew tolerated: %" APR_INT64_T_FMT " s)",
+             fmt_time(p, res->this_update),
+             (apr_int64_t)(res->this_update - now), (apr_int64_t)skew);
+    if (res->has_next_update) {
+        if (res->next_update < now - skew - grace)
+            FAIL(OCSP_VERIFY_EXPIRED, "nextUpdate %s is %" APR_INT64_T_FMT
+                 " s in the past (tolerated: %" APR_INT64_T_FMT " s skew + "
+                 "%ld s grace)", fmt_time(p, res->next_update),
+                 (apr_int64_t)(now - res->next_update), (apr_int64_t)skew,
+                 grace);
+        if (res->next_update < now - skew)
+            res->expired = 1;       /* accepted only thanks to the grace */
+    }
+    else if (now > res->next_update + skew) {
+        FAIL(OCSP_VERIFY_TOO_OLD, "no nextUpdate, and thisUpdate %s is "
+             "%" APR_INT64_T_FMT " s old, over the maximum age of %ld s",
+             fmt_time(p, res->this_update),
+             (apr_int64_t)(now - res->this_update),
+             params->no_next_update_max_age);
+    }
+    res->error = OCSP_VERIFY_OK;
+    return OCSP_VERIFY_OK;
+done:
+    return res->error;
+}
+
 ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
                                        const unsigned char *der,
                                        apr_size_t len,
@@ -176,7 +212,6 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
     ocsp_verify_params defaults;
     const unsigned char *q;
     int status, reason = -1, i, n, unsupported = 0, why;
-    long long now, skew;
 
     /* Start from an empty queue so that the detail below is ours. */
     ERR_clear_error();
@@ -193,8 +228,6 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
         ocsp_verify_params_default(&defaults);
         params = &defaults;
     }
-    now = params->now;
-    skew = params->skew > 0 ? params->skew : 0;
 
     /* 1. Size cap before touching the bytes. */
     if (params->max_size && len > params->max_size)
@@ -362,11 +395,6 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
     if (!core_asn1_time_to_epoch(thisupd, &res->this_update))
         FAIL(OCSP_VERIFY_PARSE, "thisUpdate is not a valid time%s",
              openssl_detail(p, NULL));
-    if (res->this_update > now + skew)
-        FAIL(OCSP_VERIFY_NOT_YET_VALID, "thisUpdate %s is %" APR_INT64_T_FMT
-             " s in the future (clock skew tolerated: %" APR_INT64_T_FMT " s)",
-             fmt_time(p, res->this_update),
-             (apr_int64_t)(res->this_update - now), (apr_int64_t)skew);
     if (nextupd) {
         if (!core_asn1_time_to_epoch(nextupd, &res->next_update))
             FAIL(OCSP_VERIFY_PARSE, "nextUpdate is not a valid time%s",
@@ -376,29 +404,15 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
             FAIL(OCSP_VERIFY_PARSE, "nextUpdate %s is before thisUpdate %s",
                  fmt_time(p, res->next_update),
                  fmt_time(p, res->this_update));
-        if (res->next_update
-            < now - skew - (params->expired_grace > 0 ? params->expired_grace
-                                                      : 0))
-            FAIL(OCSP_VERIFY_EXPIRED, "nextUpdate %s is %" APR_INT64_T_FMT
-                 " s in the past (tolerated: %" APR_INT64_T_FMT " s skew + "
-                 "%ld s grace)", fmt_time(p, res->next_update),
-                 (apr_int64_t)(now - res->next_update), (apr_int64_t)skew,
-                 params->expired_grace > 0 ? params->expired_grace : 0L);
-        if (res->next_update < now - skew)
-            res->expired = 1;       /* accepted only thanks to the grace */
     }
     else {
         /* Without nextUpdate the responder promises nothing; give the
          * answer a bounded lifetime from thisUpdate. */
         res->next_update = res->this_update + params->no_next_update_max_age;
         res->has_next_update = 0;
-        if (now > res->next_update + skew)
-            FAIL(OCSP_VERIFY_TOO_OLD, "no nextUpdate, and thisUpdate %s is "
-                 "%" APR_INT64_T_FMT " s old, over the maximum age of %ld s",
-                 fmt_time(p, res->this_update),
-                 (apr_int64_t)(now - res->this_update),
-                 params->no_next_update_max_age);
     }
+    if (ocsp_verify_window(res, params, p) != OCSP_VERIFY_OK)
+        goto done;
 
     /* 8. Certificate status. */
     if (status == V_OCSP_CERTSTATUS_REVOKED) {

@@ -57,5 +57,15 @@ ocsp_verify_error ocsp_verify_response(const ocsp_cert *cert,
                                        ocsp_verify_result *res,
                                        apr_pool_t *p);
 
+/* Step 7 of ocsp_verify_response alone: whether the validity window of an
+ * answer that passed every other check (res->this_update, next_update,
+ * has_next_update as that function set them) holds at params->now. Sets
+ * res->expired, and res->error and res->message when it does not; returns
+ * res->error. For a verdict handed over from another process, whose clock
+ * reading was a moment earlier. */
+ocsp_verify_error ocsp_verify_window(ocsp_verify_result *res,
+                                     const ocsp_verify_params *params,
+                                     apr_pool_t *p);
+
 
 #endif

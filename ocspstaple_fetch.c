@@ -4,6 +4,7 @@
 #include "ocspstaple_staple.h"
 #include "ocspstaple_store.h"
 #include "ocspstaple_exchange.h"
+#include "ocspstaple_preverify.h"
 #include "core_util.h"
 
 #include <string.h>
@@ -52,8 +53,8 @@ const char *os_time_str(apr_pool_t *p, long long t)
     return apr_pstrdup(p, core_time_iso(t, buf, sizeof(buf)));
 }
 
-static void os_verify_params(const os_global *g, long long now, long grace,
-                             ocsp_verify_params *params)
+void os_verify_params(const os_global *g, long long now, long grace,
+                      ocsp_verify_params *params)
 {
     ocsp_verify_params_default(params);
     params->now = now;
@@ -370,6 +371,7 @@ typedef struct {
     staple_record rec;
     ocsp_verify_result res;
     int verified;
+    int early;                  /* by the early verifier */
 } os_stored;
 
 typedef struct {
@@ -384,7 +386,23 @@ static void os_stored_read(os_global *g, os_stored *st, long long now,
                            apr_pool_t *p)
 {
     ocsp_verify_params params;
+    const os_preverified *v = os_preverify_get(g, st->cert);
 
+    /* Verified a moment ago by the early verifier: only the validity
+     * window is checked again, against this clock; anything else is
+     * read and verified here. */
+    if (v && v->verified_at <= now + 1
+        && now - v->verified_at <= OS_PREVERIFY_MAX_AGE) {
+        os_verify_params(g, now, g->serve_expired, &params);
+        st->res = v->res;
+        if (ocsp_verify_window(&st->res, &params, p) == OCSP_VERIFY_OK) {
+            st->rec = v->rec;
+            st->rv = APR_SUCCESS;
+            st->why = NULL;
+            st->verified = st->early = 1;
+            return;
+        }
+    }
     st->rv = os_store_read(g, st->cert, &st->rec, p, &st->why);
     if (st->rv == APR_SUCCESS) {
         os_verify_params(g, now, g->serve_expired, &params);
@@ -684,6 +702,7 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
     os_cert **todo = apr_pcalloc(p, sizeof(os_cert *)
                                     * (apr_size_t)g->certs->nelts);
     int i, n = 0, stored = 0, shared = 0, fetched = 0, files = 0, ns = 0;
+    int early;
     os_stored *from_store;
 
     os_exchange_attach(g, p);
@@ -696,7 +715,24 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
             todo[ns++] = cert;
         }
     }
+    /* What the early verifier found meanwhile (it is done, or nearly:
+     * mod_ssl took far longer than it does). */
+    early = os_preverify_collect(g, start + (g->startup_timeout > 4
+                                             ? apr_time_from_sec(2)
+                                             : apr_time_from_msec(
+                                                   250 * (g->startup_timeout
+                                                          + 1))), p);
     from_store = os_stored_read_all(g, todo, ns, now, p);
+    if (early) {
+        int used = 0;
+        for (i = 0; i < ns; ++i) {
+            used += from_store[i].early;
+        }
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0184)
+                     "%d of %d store records taken as the early verifier "
+                     "verified them (%d verdicts), the rest verified here",
+                     used, ns, early);
+    }
     ns = 0;
     for (i = 0; i < g->certs->nelts; ++i) {
         os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);

@@ -7,10 +7,16 @@
 #define OCSPSTAPLE_FETCH_H
 
 #include "mod_ocspstaple.h"
+#include "ocsp_verify.h"
 
 long long os_now(void);
 double os_random(void);
 const char *os_time_str(apr_pool_t *p, long long t);
+
+/* What every answer is verified with: the defaults, now, the size cap and
+ * the grace past nextUpdate (OCSPStapleServeExpired where it applies). */
+void os_verify_params(const os_global *g, long long now, long grace,
+                      ocsp_verify_params *params);
 
 /* Loads cert's response from the store if it verifies and may be served.
  * quiet: a file that is missing or bad is not logged (already was). */

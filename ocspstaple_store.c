@@ -87,18 +87,22 @@ static const char *os_store_adopt_dir(int fd, int created, apr_pool_t *p)
     return NULL;
 }
 
+const char *os_store_configured_dir(const os_global *g, apr_pool_t *p)
+{
+    /* httpd 2.4 has no state directory of its own; this mirrors the
+     * DefaultStateDir of later versions. Debian's ocspstaple.conf names
+     * /var/lib/apache2/ocspstaple instead. */
+    return g->store_set ? g->store_dir
+                        : ap_server_root_relative(p, "state/ocspstaple");
+}
+
 void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
 {
     const char *parent, *why = NULL;
     int fd, created;
     apr_status_t rv;
 
-    if (!g->store_set) {
-        /* httpd 2.4 has no state directory of its own; this mirrors the
-         * DefaultStateDir of later versions. Debian's ocspstaple.conf names
-         * /var/lib/apache2/ocspstaple instead. */
-        g->store_dir = ap_server_root_relative(p, "state/ocspstaple");
-    }
+    g->store_dir = os_store_configured_dir(g, p);
     if (!g->store_dir) {
         return;
     }
@@ -358,6 +362,19 @@ static apr_status_t os_store_read_path(os_global *g, const char *path,
     return rv;
 }
 
+/* Whether rec, decoded from path, is cert's. */
+static apr_status_t os_store_owned(const os_cert *cert, const char *path,
+                                   const staple_record *rec, apr_pool_t *p,
+                                   const char **why)
+{
+    if (rec->id_len != cert->id_len
+        || memcmp(rec->id, cert->id, cert->id_len)) {
+        *why = apr_psprintf(p, "%s belongs to another certificate", path);
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t os_store_read(os_global *g, const os_cert *cert,
                            staple_record *rec, apr_pool_t *p,
                            const char **why)
@@ -371,12 +388,7 @@ apr_status_t os_store_read(os_global *g, const os_cert *cert,
     }
     path = os_store_path(g, cert, p);
     rv = os_store_read_path(g, path, rec, p, why);
-    if (rv == APR_SUCCESS && (rec->id_len != cert->id_len
-                              || memcmp(rec->id, cert->id, cert->id_len))) {
-        *why = apr_psprintf(p, "%s belongs to another certificate", path);
-        rv = APR_EINVAL;
-    }
-    return rv;
+    return rv == APR_SUCCESS ? os_store_owned(cert, path, rec, p, why) : rv;
 }
 
 void os_store_sweep(os_global *g, apr_pool_t *p, long long now)

@@ -24,6 +24,10 @@ apr_status_t os_file_read_safe(const char *path, apr_size_t cap,
  * start: without a usable directory the store is off (logged). */
 void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s);
 
+/* The directory OCSPStapleStore names (or the default), NULL when off; no
+ * check made (os_store_prepare does them, and may turn the store off). */
+const char *os_store_configured_dir(const os_global *g, apr_pool_t *p);
+
 /* Workers: atomic replace (exclusive temporary file, fsync, rename). */
 apr_status_t os_store_write(os_global *g, const os_cert *cert,
                             const staple_record *rec, apr_pool_t *p);

@@ -16,7 +16,10 @@ refresher is a watchdog child, also the User. So:
      the client socket, from /proc/net/tcp), at start, at a graceful
      restart and on a refresh;
   4. the start-up helper runs with the credentials of httpd's workers, and
-     is gone once httpd answers.
+     is gone once httpd answers;
+  5. the early store verifier (issue 14) runs as the User too, its
+     verdicts are taken by the helper, a misplaced store file is refused
+     by both, and it is gone once httpd answers.
 
 These need root (httpd then runs as User www-data); they skip otherwise.
 """
@@ -34,7 +37,7 @@ import pytest
 
 from httpd_env import CONF_EXAMPLES, IS_ROOT, RUN_USER, child_pids
 from refresh_helpers import (as_user_python, cert_id_hex, poll, proc_ids,
-                             store_path, user_ids, wait_staple)
+                             staple, store_path, user_ids, wait_staple)
 
 pytestmark = [pytest.mark.module,
               pytest.mark.skipif(not IS_ROOT, reason="needs root: httpd must "
@@ -411,3 +414,53 @@ def test_startup_helper_runs_as_the_user_and_goes_away(pki, responder, new_httpd
     for k in ("Uid", "Gid", "Groups"):
         assert hids[k] == wids[k], "helper %s %s, worker %s" % (k, hids[k], wids[k])
     assert 0 not in hids["Uid"] + hids["Gid"] + hids["Groups"], hids
+
+
+EARLY_STARTED = r"OCSPS0180: early store verifier \(pid (\d+)\) running as uid (\d+), gid (\d+)"
+EARLY_DONE = r"OCSPS0181: early store verifier: (\d+) of (\d+) store files verified"
+EARLY_TAKEN = r"OCSPS0184: (\d+) of (\d+) store records taken as the early verifier"
+
+
+def test_store_verified_early_by_the_user(pki, responder, new_httpd, expect_log):
+    """Issue 14: with a warm store, each store file is verified while
+    mod_ssl is still loading certificates, by a process running as the User
+    (the parent only hands it each certificate's PEM); the start-up helper
+    takes those verdicts. A file holding another certificate's response is
+    refused by the verifier, then by the helper (logged once), and fetched;
+    the others are stapled from the store, with no responder request, from
+    the first handshake on. The verifier is gone once httpd answers."""
+    expect_log(STORE_IGNORED, levels="warn")
+    uid, gid = user_ids()
+    leaves = [pki.leaf(n) for n in LEAVES]
+    env = new_httpd()
+    for leaf in leaves:
+        env.add_vhost(leaf.hostname, leaf)
+    env.start()
+    for leaf in leaves:
+        r, ok = wait_staple(env, leaf.hostname, pki,
+                            lambda r: r.cert_status == "good", 10)
+        assert ok, r
+    for leaf in leaves:
+        assert poll(lambda: os.path.exists(store_path(env, leaf)), 5)
+    env.stop()
+    # the ecdsa certificate's file now holds the rsa certificate's record
+    shutil.copyfile(store_path(env, leaves[0]), store_path(env, leaves[1]))
+    shutil.chown(store_path(env, leaves[1]), RUN_USER, RUN_USER)
+    responder.reset_counts()
+    env.start()
+    for leaf in leaves:
+        r = staple(env, leaf.hostname, pki)
+        assert r.cert_status == "good", (leaf.name, r)
+    text = env.log_text()
+    started = re.findall(EARLY_STARTED, text)
+    assert len(started) == 2, "one early verifier per start: %r" % started
+    pid, vuid, vgid = (int(x) for x in started[-1])
+    assert (vuid, vgid) == (uid, gid), started
+    assert re.findall(EARLY_DONE, text)[-1] == ("2", "3"), re.findall(EARLY_DONE, text)
+    assert re.findall(EARLY_TAKEN, text)[-1] == ("2", "3"), re.findall(EARLY_TAKEN, text)
+    assert responder.count(leaves[0].serial) == 0
+    assert responder.count(leaves[2].serial) == 0
+    assert responder.count(leaves[1].serial) == 1, responder.hits()
+    ids = proc_ids(pid)
+    assert ids is None or pid not in child_pids(env.pid()), (pid, ids)
+

@@ -1170,6 +1170,50 @@ static void test_delegated_with_chain_included(void **state)
     assert_int_equal(run(f, f->rsa, &o, NULL, &r), OCSP_VERIFY_SIGNATURE);
 }
 
+/* ocsp_verify_window on a verdict taken earlier (the early store verifier
+ * hands its result to the start-up helper, which checks the window again)
+ * decides exactly as a full verification at the later time. */
+static void test_window_later_equals_full(void **state)
+{
+    fixture *f = *state;
+    static const struct { long long this_off, next_off; int has_next; }
+    cases[] = {
+        { -60, 3600, 1 }, { -86400, 30, 1 }, { -86400, -200, 1 },
+        { 200, 86400, 1 }, { -3000, 0, 0 }, { -3500, 0, 0 },
+    };
+    static const long later[] = { 0, 1, 59, 61, 400, 4000 };
+    static const long graces[] = { 0, 600 };
+    size_t c, l, g;
+
+    for (c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c) {
+        for (g = 0; g < 2; ++g) {
+            pki_resp_opts o;
+            ocsp_verify_params vp;
+            ocsp_verify_result early, full, again;
+
+            pki_resp_opts_init(&o, PKI_LEAF_RSA, f->now);
+            o.this_update_offset = cases[c].this_off;
+            o.next_update_offset = cases[c].next_off;
+            o.has_next_update = cases[c].has_next;
+            params_at(&vp, f->now);
+            vp.expired_grace = graces[g];
+            if (run(f, f->rsa, &o, &vp, &early) != OCSP_VERIFY_OK)
+                continue;      /* nothing handed over */
+            for (l = 0; l < sizeof(later) / sizeof(later[0]); ++l) {
+                params_at(&vp, f->now + later[l]);
+                vp.expired_grace = graces[g];
+                run(f, f->rsa, &o, &vp, &full);
+                again = early;
+                assert_int_equal(ocsp_verify_window(&again, &vp, f->pool),
+                                 full.error);
+                assert_int_equal(again.error, full.error);
+                if (full.error == OCSP_VERIFY_OK)
+                    assert_int_equal(again.expired, full.expired);
+            }
+        }
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
 /* The same test on certificates made as the module makes them. */
 #define TS(name) { "shared: " #name, name, test_setup_shared, \
@@ -1218,6 +1262,7 @@ int main(void)
         T(test_random_bytes),
         T(test_every_bit_flip_rejected),
         T(test_stale_error_queue_is_not_reported),
+        T(test_window_later_equals_full),
         TS(test_good_by_issuer),
         TS(test_good_by_issuer_ec_leaf),
         TS(test_good_by_issuer_with_cert_included),
