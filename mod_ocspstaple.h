@@ -98,6 +98,9 @@ typedef struct os_global {
     apr_array_header_t *certs;          /* os_cert * */
     int no_url_count;
     int store_failing;                  /* this process: store writes fail */
+    apr_time_t prime_time;              /* the parent's time in the prime
+                                           hook, this pass (start summary) */
+    apr_time_t prepare_time;            /* its post_config until the helper */
 
     /* shared memory (ocspstaple_staple.c) */
     apr_shm_t *shm;

@@ -685,13 +685,16 @@ static void os_summary(os_global *g, server_rec *s, double took,
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OSLOG(0071)
                  "%d certificate%s: %d good, %d revoked, %d missing, %d "
                  "without OCSP URL (%d from the store,%s%s %d fetched in "
-                 "%.2f s)", g->certs->nelts, g->certs->nelts == 1 ? "" : "s",
+                 "%.2f s; before that the parent read the certificates in "
+                 "%.2f s and prepared in %.2f s)", g->certs->nelts,
+                 g->certs->nelts == 1 ? "" : "s",
                  good, revoked, missing, g->no_url_count, stored,
                  shared ? apr_psprintf(p, " %d from the "
                                        "shared cache,", shared) : "",
                  files ? apr_psprintf(p, " %d from OCSPStapleFile,", files)
                        : "",
-                 fetched, took);
+                 fetched, took, (double)g->prime_time / APR_USEC_PER_SEC,
+                 (double)g->prepare_time / APR_USEC_PER_SEC);
 }
 
 void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)

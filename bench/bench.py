@@ -736,7 +736,8 @@ class Bench:
     # ---- S5: scale ------------------------------------------------------------------------
     SUMMARY_RE = re.compile(r"OCSPS\d+: (\d+) certificates?: (\d+) good, (\d+) revoked, "
                             r"(\d+) missing, .*\((\d+) from the store, (\d+) fetched in "
-                            r"([\d.]+) s\)")
+                            r"([\d.]+) s(?:; before that the parent read the certificates "
+                            r"in ([\d.]+) s and prepared in ([\d.]+) s)?\)")
     # What (d) shows at scale: each page and its size and time to render.
     STATUS_PAGES = ("server-status", "server-status?auto", "ocspstaple-status",
                     "ocspstaple-metrics",
@@ -752,10 +753,13 @@ class Bench:
             # stopped: what it installed is served, the refresher loads the
             # rest
             return {"stopped": True} if "OCSPS0151" in text else None
-        c, good, rev, missing, stored, fetched, secs = hits[-1]
+        c, good, rev, missing, stored, fetched, secs, prime, prep = hits[-1]
         return {"certs": int(c), "good": int(good), "missing": int(missing),
                 "from_store": int(stored), "fetched": int(fetched),
-                "prefetch_s": float(secs)}
+                "prefetch_s": float(secs),
+                # the parent's own part of the start, before the helper
+                "prime_s": float(prime) if prime else None,
+                "prepare_s": float(prep) if prep else None}
 
     def _missing(self, env):
         """(d): certificates with a responder but no valid staple (the
@@ -793,8 +797,13 @@ class Bench:
         r.reset_load()
         t_launch = time.monotonic()
         self.start_env(env, timeout=60 + 0.03 * n)
+        cpu0 = tree_cpu(env.parent_pid())
         load0 = r.load_stats()
         rec = {"start_s": env.startup_seconds,
+               # CPU of the whole start (parent, children, the module's
+               # reaped helpers): steadier than the wall time on a shared
+               # machine
+               "start_cpu_s": cpu0,
                "responder_requests_at_ready": r.count(),
                "responder_distinct_at_ready": load0["distinct"],
                "loadavg_at_ready": os.getloadavg()[0]}
@@ -1157,8 +1166,12 @@ def render_s5(s, kinds):
             return "-"
         if ms.get("stopped"):
             return "stopped at its deadline"
-        return "%d from store, %d fetched in %.2f s, %d missing" % (
-            ms["from_store"], ms["fetched"], ms["prefetch_s"], ms["missing"])
+        extra = ""
+        if ms.get("prime_s") is not None:
+            extra = "; parent before it: %.2f s reading certificates, %.2f s preparing" % (
+                ms["prime_s"], ms["prepare_s"])
+        return "%d from store, %d fetched in %.2f s, %d missing%s" % (
+            ms["from_store"], ms["fetched"], ms["prefetch_s"], ms["missing"], extra)
     rows = []
     for k in kinds:
         if k not in pk:
@@ -1194,6 +1207,32 @@ def render_s5(s, kinds):
                       "warm: start-up helper (last run)", "responder requests at warm starts",
                       "valid staples after warm start",
                       "responder requests: empty run / last warm run"], rows))
+    if base and base["warm"]:
+        # Warm starts are interleaved (a, d, a, d ...): each round's pair
+        # ran seconds apart; the median of their differences is steadier
+        # than the difference of medians.
+        rows = []
+        for k in kinds:
+            if k not in pk or k == "a" or not pk[k]["warm"]:
+                continue
+            pairs = list(zip(base["warm"], pk[k]["warm"]))
+
+            def diffs(key):
+                return [d[key] - a[key] for a, d in pairs
+                        if a.get(key) is not None and d.get(key) is not None]
+            dw, dc = diffs("start_s"), diffs("start_cpu_s")
+            rows.append([KIND_NAMES[k], len(pairs),
+                         fmt(med(dw), "%+.2f"), ", ".join("%+.2f" % x for x in dw),
+                         fmt(med(w.get("start_cpu_s") for w in base["warm"]), "%.2f"),
+                         fmt(med(w.get("start_cpu_s") for w in pk[k]["warm"]), "%.2f"),
+                         fmt(med(dc), "%+.2f"), ", ".join("%+.2f" % x for x in dc)])
+        out.append("\n### S5 %d certificates, warm starts paired with (a)\n\n"
+                   "Each warm start of a configuration against the (a) start just before "
+                   "it. CPU: the parent, its children and the helpers it reaped, from "
+                   "launch until httpd answered.\n\n" % n)
+        out.append(table(["config", "pairs", "start vs (a), median s", "each pair s",
+                          "CPU of the start (a) s", "CPU of the start s",
+                          "CPU vs (a), median s", "each pair s"], rows))
     loads = ["%.1f" % w["loadavg_at_ready"] for k in kinds if k in pk
              for w in [pk[k]["empty"]] + pk[k]["warm"] if w.get("loadavg_at_ready") is not None]
     if loads:
