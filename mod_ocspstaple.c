@@ -8,6 +8,7 @@
 #include "ocspstaple_store.h"
 #include "ocspstaple_startup.h"
 #include "ocspstaple_preverify.h"
+#include "ocspstaple_fetch.h"
 #include "ocspstaple_file.h"
 #include "ocspstaple_carry.h"
 #include "ocspstaple_refresh.h"
@@ -332,13 +333,15 @@ static const command_rec os_cmds[] = {
 
 /* ---- hooks ------------------------------------------------------------ */
 
-/* One certificate mod_ssl primes: parsed, its request built, registered,
- * handed to the early store verifier. */
+/* One certificate mod_ssl primes: registered, handed to the early store
+ * verifier. Parsing waits for post_config (os_certs_parse), where it is
+ * split across the CPUs: at 10,000 certificates it is most of what the
+ * parent adds to a start. */
 static int os_prime_cert(server_rec *s, os_srv_conf *sc, os_global *g,
                          const char *id, apr_size_t id_len, const char *pem)
 {
     os_cert *cert;
-    const char *err, *name;
+    const char *name;
 
     name = apr_psprintf(g->pool, "%s:%u", s->server_hostname ?
                         s->server_hostname : "(unnamed)",
@@ -349,20 +352,10 @@ static int os_prime_cert(server_rec *s, os_srv_conf *sc, os_global *g,
         APR_ARRAY_PUSH(cert->servers, server_rec *) = s;
         ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, s,
                      OSLOG(0102) "certificate %s also used by %s",
-                     cert->info->subject, name);
+                     cert->id_hex, name);
         return OK;
     }
     cert = apr_pcalloc(g->pool, sizeof(*cert));
-    if (!g->issuers) {
-        g->issuers = apr_hash_make(g->pool);
-    }
-    if (ocsp_cert_from_pem_shared(&cert->info, pem, g->issuers, g->pool, &err)
-        != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OSLOG(0103)
-                     "%s: cannot read the certificate mod_ssl gave us (%s); "
-                     "leaving it to mod_ssl", name, err);
-        return DECLINED;
-    }
     cert->id = apr_pmemdup(g->pool, id, id_len);
     cert->id_len = id_len;
     {
@@ -370,6 +363,7 @@ static int os_prime_cert(server_rec *s, os_srv_conf *sc, os_global *g,
         ap_bin2hex(id, id_len, h);
         cert->id_hex = h;
     }
+    cert->pem = apr_pstrdup(g->pool, pem);
     cert->vhosts = apr_array_make(g->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
     cert->servers = apr_array_make(g->pool, 2, sizeof(server_rec *));
@@ -379,29 +373,79 @@ static int os_prime_cert(server_rec *s, os_srv_conf *sc, os_global *g,
         cert->urls = apr_array_make(g->pool, 1, sizeof(const char *));
         APR_ARRAY_PUSH(cert->urls, const char *) = sc->responder_url;
     }
-    else {
-        cert->urls = cert->info->ocsp_urls;
-    }
-    if (cert->urls->nelts > 0
-        && ocsp_cert_request_der(cert->info, &cert->request,
-                                 &cert->request_len, g->pool) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OSLOG(0104)
-                     "%s: cannot build an OCSP request for %s; leaving it "
-                     "to mod_ssl", name, cert->info->subject);
-        return DECLINED;
-    }
     cert->index = g->certs->nelts;
     APR_ARRAY_PUSH(g->certs, os_cert *) = cert;
     apr_hash_set(g->certs_by_id, cert->id, (apr_ssize_t)id_len, cert);
-    if (cert->urls->nelts > 0) {
-        os_preverify_feed(g, s, cert, pem);
-    }
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0105)
-                 "%s: stapling %s (serial %s, %d responder URL%s)%s", name,
-                 cert->info->subject, cert->info->serial_hex,
-                 cert->urls->nelts, cert->urls->nelts == 1 ? "" : "s",
-                 cert->info->must_staple ? ", Must-Staple" : "");
+    os_preverify_feed(g, s, cert, cert->pem);
     return OK;
+}
+
+/* What os_certs_parse found for one certificate. */
+typedef struct {
+    os_global *g;
+    const char **errs;          /* by index: why it was dropped, or NULL */
+} os_parse_all;
+
+static void os_certs_parse_range(void *data, int from, int to, apr_pool_t *p)
+{
+    os_parse_all *all = data;
+    /* Certificates of one CA share its parsed issuer, per range. */
+    apr_hash_t *issuers = apr_hash_make(p);
+    int i;
+
+    for (i = from; i < to; ++i) {
+        os_cert *cert = APR_ARRAY_IDX(all->g->certs, i, os_cert *);
+        const char *err;
+        if (ocsp_cert_from_pem_shared(&cert->info, cert->pem, issuers, p,
+                                      &err) != APR_SUCCESS) {
+            all->errs[i] = apr_psprintf(p, "cannot read the certificate "
+                                        "mod_ssl gave us (%s)", err);
+            continue;
+        }
+        if (!cert->urls) {
+            cert->urls = cert->info->ocsp_urls;
+        }
+        if (cert->urls->nelts > 0
+            && ocsp_cert_request_der(cert->info, &cert->request,
+                                     &cert->request_len, p) != APR_SUCCESS) {
+            all->errs[i] = apr_psprintf(p, "cannot build an OCSP request "
+                                        "for %s", cert->info->subject);
+        }
+    }
+}
+
+/* post_config: every primed certificate parsed (in parallel, on pools of
+ * the configuration pool's), its request built; one that cannot be is
+ * dropped (logged) and the rest renumbered. Returns how many are left. */
+static int os_certs_parse(os_global *g, server_rec *s)
+{
+    os_parse_all all;
+    int i, n = g->certs->nelts, kept = 0;
+
+    all.g = g;
+    all.errs = apr_pcalloc(g->pool, sizeof(*all.errs) * (apr_size_t)(n + 1));
+    os_parallel(n, os_certs_parse_range, &all, g->pool);
+    for (i = 0; i < n; ++i) {
+        os_cert *cert = APR_ARRAY_IDX(g->certs, i, os_cert *);
+        server_rec *vs = APR_ARRAY_IDX(cert->servers, 0, server_rec *);
+        const char *name = APR_ARRAY_IDX(cert->vhosts, 0, const char *);
+        if (all.errs[i]) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, vs, OSLOG(0103)
+                         "%s: %s; not stapled", name, all.errs[i]);
+            apr_hash_set(g->certs_by_id, cert->id, (apr_ssize_t)cert->id_len,
+                         NULL);
+            continue;
+        }
+        cert->index = kept;
+        APR_ARRAY_IDX(g->certs, kept++, os_cert *) = cert;
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, vs, OSLOG(0105)
+                     "%s: stapling %s (serial %s, %d responder URL%s)%s",
+                     name, cert->info->subject, cert->info->serial_hex,
+                     cert->urls->nelts, cert->urls->nelts == 1 ? "" : "s",
+                     cert->info->must_staple ? ", Must-Staple" : "");
+    }
+    g->certs->nelts = kept;
+    return kept;
 }
 
 /* The prime hook; its time is told in the start summary (OCSPS0071). */
@@ -455,9 +499,10 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         || ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) {
         return OK;
     }
-    if (g->certs->nelts == 0) {
+    if (g->certs->nelts == 0 || os_certs_parse(g, s) == 0) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OSLOG(0110)
                      "no certificates to staple");
+        os_preverify_stop(g);
         return OK;
     }
     /* As root: the operator's OCSPStapleFiles checked (configuration, like

@@ -48,7 +48,8 @@ typedef struct os_cert {
     const unsigned char *id;            /* mod_ssl's id (SHA-1 of the DER) */
     apr_size_t id_len;
     const char *id_hex;
-    ocsp_cert *info;
+    ocsp_cert *info;                    /* parsed in post_config */
+    const char *pem;                    /* as mod_ssl primed it */
     apr_array_header_t *urls;           /* const char *, override or AIA */
     apr_array_header_t *vhosts;         /* const char *, ServerName:port */
     unsigned char *request;             /* DER of the OCSP request */
@@ -94,7 +95,6 @@ typedef struct os_global {
 
     /* runtime */
     apr_hash_t *certs_by_id;
-    apr_hash_t *issuers;                /* parsed issuers, shared */
     apr_array_header_t *certs;          /* os_cert * */
     int no_url_count;
     int store_failing;                  /* this process: store writes fail */

@@ -356,12 +356,83 @@ int os_fetch_batch(os_global *g, os_cert **certs, int n,
     return ok;
 }
 
-/* ---- the store at start, verified in parallel (issue 14) -------------- */
+/* ---- work split across threads (issue 14) ------------------------------ */
 
-/* At most this many threads verify store records at start. */
-#define OS_STORE_THREADS 8
-/* Fewer certificates than this are not worth a thread. */
-#define OS_STORE_THREAD_MIN 64
+/* At most this many threads. */
+#define OS_PARALLEL_MAX 8
+/* Fewer items than this are not worth a thread. */
+#define OS_PARALLEL_MIN 64
+
+typedef struct {
+    os_range_fn fn;
+    void *data;
+    int from, to;
+    apr_pool_t *pool;           /* this range's, with its own allocator */
+} os_range;
+
+static void *APR_THREAD_FUNC os_range_thread(apr_thread_t *t, void *data)
+{
+    os_range *r = data;
+    r->fn(r->data, r->from, r->to, r->pool);
+    return NULL;
+}
+
+void os_parallel(int n, os_range_fn fn, void *data, apr_pool_t *p)
+{
+    os_range ranges[OS_PARALLEL_MAX];
+    apr_thread_t *threads[OS_PARALLEL_MAX];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int k, nt = cpus > 1 ? (int)cpus : 1, started = 0;
+
+    if (nt > OS_PARALLEL_MAX) {
+        nt = OS_PARALLEL_MAX;
+    }
+    if (n < OS_PARALLEL_MIN) {
+        nt = 1;
+    }
+    for (k = 0; k < nt; ++k) {
+        apr_allocator_t *a = NULL;
+        ranges[k].fn = fn;
+        ranges[k].data = data;
+        ranges[k].from = (int)((long long)n * k / nt);
+        ranges[k].to = (int)((long long)n * (k + 1) / nt);
+        ranges[k].pool = NULL;
+        /* Pools are not thread-safe, nor is an allocator they share. */
+        if (nt > 1 && apr_allocator_create(&a) == APR_SUCCESS
+            && apr_pool_create_ex(&ranges[k].pool, p, NULL, a)
+               == APR_SUCCESS) {
+            apr_allocator_owner_set(a, ranges[k].pool);
+        }
+        else if (a) {
+            apr_allocator_destroy(a);
+        }
+    }
+    for (k = 1; k < nt; ++k) {
+        if (ranges[k].pool
+            && apr_thread_create(&threads[k], NULL, os_range_thread,
+                                 &ranges[k], p) == APR_SUCCESS) {
+            started |= 1 << k;
+        }
+    }
+    /* This thread takes the first range, and any whose thread did not
+     * start. */
+    for (k = 0; k < nt; ++k) {
+        if (!(started & (1 << k))) {
+            if (!ranges[k].pool) {
+                ranges[k].pool = p;
+            }
+            os_range_thread(NULL, &ranges[k]);
+        }
+    }
+    for (k = 1; k < nt; ++k) {
+        if (started & (1 << k)) {
+            apr_status_t trv;
+            apr_thread_join(&trv, threads[k]);
+        }
+    }
+}
+
+/* ---- the store at start, verified in parallel (issue 14) -------------- */
 
 /* A store record, read and verified, not yet taken. */
 typedef struct {
@@ -377,10 +448,8 @@ typedef struct {
 typedef struct {
     os_global *g;
     os_stored *items;
-    int from, to;
     long long now;
-    apr_pool_t *pool;           /* this range's, with its own allocator */
-} os_stored_range;
+} os_stored_all;
 
 static void os_stored_read(os_global *g, os_stored *st, long long now,
                            apr_pool_t *p)
@@ -412,14 +481,13 @@ static void os_stored_read(os_global *g, os_stored *st, long long now,
     }
 }
 
-static void *APR_THREAD_FUNC os_stored_thread(apr_thread_t *t, void *data)
+static void os_stored_range(void *data, int from, int to, apr_pool_t *p)
 {
-    os_stored_range *r = data;
+    os_stored_all *all = data;
     int i;
-    for (i = r->from; i < r->to; ++i) {
-        os_stored_read(r->g, &r->items[i], r->now, r->pool);
+    for (i = from; i < to; ++i) {
+        os_stored_read(all->g, &all->items[i], all->now, p);
     }
-    return NULL;
 }
 
 /* Reads and verifies the store records of certs[0..n), in parallel: each
@@ -429,63 +497,17 @@ static void *APR_THREAD_FUNC os_stored_thread(apr_thread_t *t, void *data)
 static os_stored *os_stored_read_all(os_global *g, os_cert **certs, int n,
                                      long long now, apr_pool_t *p)
 {
-    os_stored *items = apr_pcalloc(p, sizeof(*items) * (apr_size_t)(n + 1));
-    os_stored_range ranges[OS_STORE_THREADS];
-    apr_thread_t *threads[OS_STORE_THREADS];
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int i, k, nt = cpus > 1 ? (int)cpus : 1, started = 0;
+    os_stored_all all;
+    int i;
 
+    all.g = g;
+    all.now = now;
+    all.items = apr_pcalloc(p, sizeof(*all.items) * (apr_size_t)(n + 1));
     for (i = 0; i < n; ++i) {
-        items[i].cert = certs[i];
+        all.items[i].cert = certs[i];
     }
-    if (nt > OS_STORE_THREADS) {
-        nt = OS_STORE_THREADS;
-    }
-    if (n < OS_STORE_THREAD_MIN) {
-        nt = 1;
-    }
-    for (k = 0; k < nt; ++k) {
-        apr_allocator_t *a = NULL;
-        ranges[k].g = g;
-        ranges[k].items = items;
-        ranges[k].from = (int)((long long)n * k / nt);
-        ranges[k].to = (int)((long long)n * (k + 1) / nt);
-        ranges[k].now = now;
-        ranges[k].pool = NULL;
-        /* Pools are not thread-safe, nor is an allocator they share. */
-        if (nt > 1 && apr_allocator_create(&a) == APR_SUCCESS
-            && apr_pool_create_ex(&ranges[k].pool, p, NULL, a)
-               == APR_SUCCESS) {
-            apr_allocator_owner_set(a, ranges[k].pool);
-        }
-        else if (a) {
-            apr_allocator_destroy(a);
-        }
-    }
-    for (k = 1; k < nt; ++k) {
-        if (ranges[k].pool
-            && apr_thread_create(&threads[k], NULL, os_stored_thread,
-                                 &ranges[k], p) == APR_SUCCESS) {
-            started |= 1 << k;
-        }
-    }
-    /* This thread takes the first range, and any whose thread did not
-     * start. */
-    for (k = 0; k < nt; ++k) {
-        if (!(started & (1 << k))) {
-            if (!ranges[k].pool) {
-                ranges[k].pool = p;
-            }
-            os_stored_thread(NULL, &ranges[k]);
-        }
-    }
-    for (k = 1; k < nt; ++k) {
-        if (started & (1 << k)) {
-            apr_status_t trv;
-            apr_thread_join(&trv, threads[k]);
-        }
-    }
-    return items;
+    os_parallel(n, os_stored_range, &all, p);
+    return all.items;
 }
 
 /* Installs a record read by os_stored_read, or logs why not. */
@@ -685,8 +707,8 @@ static void os_summary(os_global *g, server_rec *s, double took,
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OSLOG(0071)
                  "%d certificate%s: %d good, %d revoked, %d missing, %d "
                  "without OCSP URL (%d from the store,%s%s %d fetched in "
-                 "%.2f s; before that the parent read the certificates in "
-                 "%.2f s and prepared in %.2f s)", g->certs->nelts,
+                 "%.2f s; before that the parent received the certificates "
+                 "in %.2f s and prepared in %.2f s)", g->certs->nelts,
                  g->certs->nelts == 1 ? "" : "s",
                  good, revoked, missing, g->no_url_count, stored,
                  shared ? apr_psprintf(p, " %d from the "

@@ -18,6 +18,15 @@ const char *os_time_str(apr_pool_t *p, long long t);
 void os_verify_params(const os_global *g, long long now, long grace,
                       ocsp_verify_params *params);
 
+/* Runs fn(data, from, to, pool) over [0, n) split across up to one thread
+ * per CPU (at most 8; one below 64 items), each range with a pool of its
+ * own (pools are not thread-safe), a child of p that lives as long as p.
+ * Returns when every range is done. The parent uses it only where no
+ * other thread exists and none is left behind (post_config, before any
+ * fork). */
+typedef void (*os_range_fn)(void *data, int from, int to, apr_pool_t *p);
+void os_parallel(int n, os_range_fn fn, void *data, apr_pool_t *p);
+
 /* Loads cert's response from the store if it verifies and may be served.
  * quiet: a file that is missing or bad is not logged (already was). */
 int os_load_from_store(os_global *g, os_cert *cert, long long now, int quiet,

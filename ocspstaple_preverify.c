@@ -43,7 +43,8 @@ typedef struct {
  * forks of one parent: the structures have the same layout at both ends;
  * their pointers are set again by the helper. */
 typedef struct {
-    uint32_t index;
+    uint32_t id_len;
+    unsigned char id[STAPLE_RECORD_MAX_ID];   /* the certificate's */
     uint32_t der_len;
     long long verified_at;
     ocsp_verify_result res;
@@ -163,7 +164,8 @@ static void os_preverify_main(os_global *g, server_rec *s, const char *dir,
                                  &res, cp) == OCSP_VERIFY_OK) {
             os_pv_kept *k = apr_array_push(kept);
             memset(k, 0, sizeof(*k));
-            k->head.index = h.index;
+            k->head.id_len = h.id_len;
+            memcpy(k->head.id, id, h.id_len);
             k->head.der_len = (uint32_t)rec.der_len;
             k->head.verified_at = now;
             k->head.res = res;
@@ -425,15 +427,20 @@ int os_preverify_collect(os_global *g, apr_time_t deadline, apr_pool_t *p)
         unsigned char *der;
 
         if (os_read_until(pv->out_fd, &h, sizeof(h), deadline) != 0
-            || h.index >= (uint32_t)n || h.der_len == 0
-            || h.der_len > g->max_response_size) {
+            || h.id_len == 0 || h.id_len > STAPLE_RECORD_MAX_ID
+            || h.der_len == 0 || h.der_len > g->max_response_size) {
             break;
         }
         der = apr_palloc(p, h.der_len);
         if (os_read_until(pv->out_fd, der, h.der_len, deadline) != 0) {
             break;
         }
-        cert = APR_ARRAY_IDX(g->certs, (int)h.index, os_cert *);
+        /* By id: the parent may have dropped a certificate it could not
+         * read, and renumbered the rest, after handing them over. */
+        cert = apr_hash_get(g->certs_by_id, h.id, (apr_ssize_t)h.id_len);
+        if (!cert || cert->index < 0 || cert->index >= n) {
+            continue;
+        }
         v = apr_palloc(p, sizeof(*v));
         v->verified_at = h.verified_at;
         v->res = h.res;
@@ -443,10 +450,10 @@ int os_preverify_collect(os_global *g, apr_time_t deadline, apr_pool_t *p)
         v->rec.id_len = cert->id_len;
         v->rec.der = der;
         v->rec.der_len = h.der_len;
-        if (!pv->got[h.index]) {
+        if (!pv->got[cert->index]) {
             ++got;
         }
-        pv->got[h.index] = v;
+        pv->got[cert->index] = v;
     }
     os_close(&pv->out_fd);
     return got;

@@ -736,8 +736,8 @@ class Bench:
     # ---- S5: scale ------------------------------------------------------------------------
     SUMMARY_RE = re.compile(r"OCSPS\d+: (\d+) certificates?: (\d+) good, (\d+) revoked, "
                             r"(\d+) missing, .*\((\d+) from the store, (\d+) fetched in "
-                            r"([\d.]+) s(?:; before that the parent read the certificates "
-                            r"in ([\d.]+) s and prepared in ([\d.]+) s)?\)")
+                            r"([\d.]+) s(?:; before that the parent received the "
+                            r"certificates in ([\d.]+) s and prepared in ([\d.]+) s)?\)")
     # What (d) shows at scale: each page and its size and time to render.
     STATUS_PAGES = ("server-status", "server-status?auto", "ocspstaple-status",
                     "ocspstaple-metrics",
@@ -1168,7 +1168,7 @@ def render_s5(s, kinds):
             return "stopped at its deadline"
         extra = ""
         if ms.get("prime_s") is not None:
-            extra = "; parent before it: %.2f s reading certificates, %.2f s preparing" % (
+            extra = "; parent before it: %.2f s receiving certificates, %.2f s preparing" % (
                 ms["prime_s"], ms["prepare_s"])
         return "%d from store, %d fetched in %.2f s, %d missing%s" % (
             ms["from_store"], ms["fetched"], ms["prefetch_s"], ms["missing"], extra)
