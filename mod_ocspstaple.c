@@ -363,7 +363,11 @@ static int os_prime_cert(server_rec *s, os_srv_conf *sc, os_global *g,
         ap_bin2hex(id, id_len, h);
         cert->id_hex = h;
     }
-    cert->pem = apr_pstrdup(g->pool, pem);
+    if (!g->prime_pool) {
+        /* The PEM texts are needed until post_config has parsed them. */
+        apr_pool_create(&g->prime_pool, g->pool);
+    }
+    cert->pem = apr_pstrdup(g->prime_pool, pem);
     cert->vhosts = apr_array_make(g->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(cert->vhosts, const char *) = name;
     cert->servers = apr_array_make(g->pool, 2, sizeof(server_rec *));
@@ -445,6 +449,13 @@ static int os_certs_parse(os_global *g, server_rec *s)
                      cert->info->must_staple ? ", Must-Staple" : "");
     }
     g->certs->nelts = kept;
+    if (g->prime_pool) {
+        apr_pool_destroy(g->prime_pool);
+        g->prime_pool = NULL;
+        for (i = 0; i < kept; ++i) {
+            APR_ARRAY_IDX(g->certs, i, os_cert *)->pem = NULL;
+        }
+    }
     return kept;
 }
 

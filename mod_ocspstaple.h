@@ -49,7 +49,8 @@ typedef struct os_cert {
     apr_size_t id_len;
     const char *id_hex;
     ocsp_cert *info;                    /* parsed in post_config */
-    const char *pem;                    /* as mod_ssl primed it */
+    const char *pem;                    /* as mod_ssl primed it, until
+                                           post_config has parsed it */
     apr_array_header_t *urls;           /* const char *, override or AIA */
     apr_array_header_t *vhosts;         /* const char *, ServerName:port */
     unsigned char *request;             /* DER of the OCSP request */
@@ -98,6 +99,7 @@ typedef struct os_global {
     apr_array_header_t *certs;          /* os_cert * */
     int no_url_count;
     int store_failing;                  /* this process: store writes fail */
+    apr_pool_t *prime_pool;             /* primed PEM texts, until parsed */
     apr_time_t prime_time;              /* the parent's time in the prime
                                            hook, this pass (start summary) */
     apr_time_t prepare_time;            /* its post_config until the helper */

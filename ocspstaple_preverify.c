@@ -20,6 +20,8 @@
  * primes (about 2 KB a certificate); beyond it certificates are left to
  * the helper. */
 #define OS_PREVERIFY_PENDING_MAX (8 * 1024 * 1024)
+/* The parent sends once this much is waiting. */
+#define OS_PREVERIFY_BATCH (64 * 1024)
 /* Largest PEM (leaf and issuer) and id handed over. */
 #define OS_PREVERIFY_PEM_MAX (256 * 1024)
 
@@ -28,6 +30,7 @@ typedef struct os_preverify {
     int in_fd;                 /* parent: certificates to it, or -1 */
     int out_fd;                /* its verdicts: parent holds, helper reads */
     int off;                   /* not started, or gave up feeding */
+    apr_pool_t *pool;          /* parent: of pending, until input_done */
     char *pending;             /* parent: frames not yet sent */
     apr_size_t pending_off, pending_len, pending_cap;
     const os_preverified **got;/* helper: by certificate index */
@@ -244,6 +247,7 @@ static void os_preverify_start(os_global *g, os_preverify *pv, server_rec *s)
     pv->in_fd = in[0];
     pv->out_fd = out[0];
     pv->off = 0;
+    apr_pool_create(&pv->pool, g->pool);
     apr_pool_cleanup_register(g->pool, g, os_preverify_cleanup,
                               apr_pool_cleanup_null);
 }
@@ -299,23 +303,28 @@ void os_preverify_feed(os_global *g, server_rec *s, const os_cert *cert,
         return;                /* this one is the helper's */
     }
     if (pv->pending_len + need > pv->pending_cap) {
-        /* Compact, or grow (the old buffer stays in the pool: this
-         * happens a few times per start at most). */
         apr_size_t live = pv->pending_len - pv->pending_off;
-        apr_size_t cap = pv->pending_cap;
-        char *buf = pv->pending;
-        if (live + need > cap) {
-            cap = cap ? cap : 64 * 1024;
+        if (pv->pending_off >= live && live + need <= pv->pending_cap) {
+            /* Compact only when the part already sent is at least as
+             * large as what is moved: a verifier that falls behind must
+             * not make the parent copy its backlog at every certificate. */
+            memmove(pv->pending, pv->pending + pv->pending_off, live);
+        }
+        else {
+            /* Grow (doubling; the old buffer stays in the pool, which
+             * goes once the verifier has all it will get). */
+            apr_size_t cap = pv->pending_cap ? pv->pending_cap : 64 * 1024;
+            char *buf;
             while (cap < live + need) {
                 cap *= 2;
             }
-            buf = apr_palloc(g->pool, cap);
+            buf = apr_palloc(pv->pool, cap);
+            if (live) {
+                memcpy(buf, pv->pending + pv->pending_off, live);
+            }
+            pv->pending = buf;
+            pv->pending_cap = cap;
         }
-        if (live) {
-            memmove(buf, pv->pending + pv->pending_off, live);
-        }
-        pv->pending = buf;
-        pv->pending_cap = cap;
         pv->pending_off = 0;
         pv->pending_len = live;
     }
@@ -325,7 +334,10 @@ void os_preverify_feed(os_global *g, server_rec *s, const os_cert *cert,
     memcpy(pv->pending + pv->pending_len + sizeof(h) + cert->id_len, pem,
            pem_len);
     pv->pending_len += need;
-    os_preverify_flush(pv);
+    /* In batches: one send per few dozen certificates, not one each. */
+    if (pv->pending_len - pv->pending_off >= OS_PREVERIFY_BATCH) {
+        os_preverify_flush(pv);
+    }
 }
 
 void os_preverify_input_done(os_global *g)
@@ -335,7 +347,12 @@ void os_preverify_input_done(os_global *g)
         /* One last try; a frame cut short is dropped by the verifier. */
         os_preverify_flush(pv);
         os_close(&pv->in_fd);
-        pv->pending_off = pv->pending_len = 0;
+        pv->pending = NULL;
+        pv->pending_off = pv->pending_len = pv->pending_cap = 0;
+        if (pv->pool) {
+            apr_pool_destroy(pv->pool);
+            pv->pool = NULL;
+        }
     }
 }
 
