@@ -64,35 +64,27 @@ static void os_close(int *fd)
 
 /* ---- the verifier (User) ------------------------------------------------ */
 
-static int os_read_full(int fd, void *buf, apr_size_t len)
+/* Reads len bytes into in, or sends len bytes of out, in full (blocking:
+ * the verifier's side only). Returns -1 at the end of the stream or on an
+ * error. */
+static int os_full(int fd, void *in, const void *out, apr_size_t len)
 {
-    char *b = buf;
+    char *i = in;
+    const char *o = out;
     while (len > 0) {
-        ssize_t n = read(fd, b, len);
+        ssize_t n = o ? send(fd, o, len, MSG_NOSIGNAL) : read(fd, i, len);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
             return -1;
         }
-        b += n;
-        len -= (apr_size_t)n;
-    }
-    return 0;
-}
-
-static int os_write_full(int fd, const void *buf, apr_size_t len)
-{
-    const char *b = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
+        if (o) {
+            o += n;
         }
-        if (n <= 0) {
-            return -1;
+        else {
+            i += n;
         }
-        b += n;
         len -= (apr_size_t)n;
     }
     return 0;
@@ -135,7 +127,7 @@ static void os_preverify_main(os_global *g, server_rec *s, const char *dir,
         char *pem;
         long long now;
 
-        if (os_read_full(in, &h, sizeof(h)) != 0 || h.id_len == 0
+        if (os_full(in, &h, NULL, sizeof(h)) != 0 || h.id_len == 0
             || h.id_len > STAPLE_RECORD_MAX_ID || h.pem_len == 0
             || h.pem_len > OS_PREVERIFY_PEM_MAX) {
             break;             /* the end, or the parent gave up mid-way */
@@ -143,8 +135,8 @@ static void os_preverify_main(os_global *g, server_rec *s, const char *dir,
         apr_pool_clear(cp);
         id = apr_palloc(cp, h.id_len);
         pem = apr_palloc(cp, (apr_size_t)h.pem_len + 1);
-        if (os_read_full(in, id, h.id_len) != 0
-            || os_read_full(in, pem, h.pem_len) != 0) {
+        if (os_full(in, id, NULL, h.id_len) != 0
+            || os_full(in, pem, NULL, h.pem_len) != 0) {
             break;
         }
         pem[h.pem_len] = '\0';
@@ -182,8 +174,8 @@ static void os_preverify_main(os_global *g, server_rec *s, const char *dir,
     os_close(&in);
     for (i = 0; i < kept->nelts; ++i) {
         os_pv_kept *k = &APR_ARRAY_IDX(kept, i, os_pv_kept);
-        if (os_write_full(out, &k->head, sizeof(k->head)) != 0
-            || os_write_full(out, k->der, k->head.der_len) != 0) {
+        if (os_full(out, NULL, &k->head, sizeof(k->head)) != 0
+            || os_full(out, NULL, k->der, k->head.der_len) != 0) {
             break;
         }
     }
