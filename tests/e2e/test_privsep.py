@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
 import time
@@ -464,3 +465,47 @@ def test_store_verified_early_by_the_user(pki, responder, new_httpd, expect_log)
     ids = proc_ids(pid)
     assert ids is None or pid not in child_pids(env.pid()), (pid, ids)
 
+
+
+def test_early_verifier_stopped_costs_only_its_wait(pki, responder, new_httpd):
+    """The early verifier stopped (SIGSTOP) as soon as it starts, with a
+    warm store for 200 certificates: the parent never waits on it (it only
+    writes to it, without blocking), the helper waits for verdicts at most
+    2 s, then reads and verifies every store file itself; every certificate
+    is stapled from the store with no responder request, and the stopped
+    verifier is killed and reaped before httpd answers."""
+    names = ["pv%03d" % i for i in range(200)]
+    leaves = [pki.leaves.get(n) or pki.issue_leaf(n, key_type="ec") for n in names]
+    env = new_httpd()
+    for leaf in leaves:
+        env.add_vhost(leaf.hostname, leaf)
+    env.start(timeout=60)
+    assert env.wait_for_log(r"OCSPS0071: 200 certificates: 200 good", timeout=10)
+    assert poll(lambda: all(os.path.exists(store_path(env, l)) for l in leaves), 10)
+    env.stop()
+    responder.reset_counts()
+    before = len(re.findall(EARLY_STARTED, env.log_text()))
+    env._launch()
+    pid = None
+    deadline = time.monotonic() + 30
+    while pid is None and time.monotonic() < deadline:
+        started = re.findall(EARLY_STARTED, env.log_text())
+        if len(started) > before:
+            pid = int(started[before][0])
+            os.kill(pid, signal.SIGSTOP)
+        else:
+            time.sleep(0.002)
+    assert pid, "no early verifier started:\n%s" % env.read_output()
+    assert poll(lambda: env.answers(0.3), 30), env.read_output()
+    took = time.monotonic() - env.started_at
+    print("answered %.2f s after launch, verifier %d stopped" % (took, pid))
+    text = env.log_text()
+    summary = re.findall(r"OCSPS0071: (.*)", text)[-1]
+    assert "200 good" in summary and "200 from the store" in summary, summary
+    taken = re.findall(EARLY_TAKEN, text)
+    assert len(taken) == 0 or taken[-1][0] == "0", taken
+    assert responder.count() == 0, responder.hits()
+    ids = proc_ids(pid)
+    assert ids is None, "stopped verifier %d still there: %s" % (pid, ids)
+    r = staple(env, leaves[-1].hostname, pki)
+    assert r.cert_status == "good", r
