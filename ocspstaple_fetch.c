@@ -740,13 +740,8 @@ void os_fetch_startup(os_global *g, server_rec *s, apr_pool_t *p)
             todo[ns++] = cert;
         }
     }
-    /* What the early verifier found meanwhile (it is done, or nearly:
-     * mod_ssl took far longer than it does). */
-    early = os_preverify_collect(g, start + (g->startup_timeout > 4
-                                             ? apr_time_from_sec(2)
-                                             : apr_time_from_msec(
-                                                   250 * (g->startup_timeout
-                                                          + 1))), p);
+    /* What the early verifier found meanwhile. */
+    early = os_preverify_collect(g, start, p);
     from_store = os_stored_read_all(g, todo, ns, now, p);
     if (early) {
         int used = 0;

@@ -37,9 +37,9 @@ typedef struct os_preverify {
     int ngot;
 } os_preverify;
 
-/* Parent -> verifier: a certificate. */
+/* Parent -> verifier: a certificate (its id, then its PEM). */
 typedef struct {
-    uint32_t index, id_len, pem_len;
+    uint32_t id_len, pem_len;
 } os_pv_cert_head;
 
 /* Verifier -> helper: a verdict, then der_len bytes of DER. The two are
@@ -142,7 +142,6 @@ static void os_preverify_main(os_global *g, server_rec *s, const char *dir,
         pem[h.pem_len] = '\0';
         ++seen;
         memset(&cert, 0, sizeof(cert));
-        cert.index = (int)h.index;
         cert.id = id;
         cert.id_len = h.id_len;
         cert.id_hex = apr_palloc(cp, h.id_len * 2 + 1);
@@ -286,7 +285,6 @@ void os_preverify_feed(os_global *g, server_rec *s, const os_cert *cert,
         || pem_len > OS_PREVERIFY_PEM_MAX) {
         return;
     }
-    h.index = (uint32_t)cert->index;
     h.id_len = (uint32_t)cert->id_len;
     h.pem_len = (uint32_t)pem_len;
     need = sizeof(h) + cert->id_len + pem_len;
@@ -418,15 +416,20 @@ static int os_read_until(int fd, void *buf, apr_size_t len,
     return 0;
 }
 
-int os_preverify_collect(os_global *g, apr_time_t deadline, apr_pool_t *p)
+int os_preverify_collect(os_global *g, apr_time_t start, apr_pool_t *p)
 {
     os_preverify *pv = g->preverify;
     int n = g->certs->nelts, got = 0;
+    /* It is done, or nearly: mod_ssl took far longer than it does. One
+     * that is not is waited for 2 s at most (less with a start-up timeout
+     * under 5 s), then its work is done here. */
+    apr_time_t deadline = start
+        + apr_time_from_msec(g->startup_timeout > 4
+                             ? 2000 : 250 * (g->startup_timeout + 1));
 
     if (!pv || pv->out_fd < 0) {
         return 0;
     }
-    os_close(&pv->in_fd);
     pv->got = apr_pcalloc(p, sizeof(*pv->got) * (apr_size_t)(n + 1));
     pv->ngot = n;
     for (;;) {

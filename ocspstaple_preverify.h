@@ -50,9 +50,9 @@ void os_preverify_reap(os_global *g);
  * cleanup of the configuration pool, for a start that fails earlier). */
 void os_preverify_stop(os_global *g);
 
-/* Start-up helper: takes the verdicts, waiting for them until deadline
- * (apr_time_t) at most. Returns how many arrived. */
-int os_preverify_collect(os_global *g, apr_time_t deadline, apr_pool_t *p);
+/* Start-up helper, which started at start: takes the verdicts, waiting
+ * for them a bounded time. Returns how many arrived. */
+int os_preverify_collect(os_global *g, apr_time_t start, apr_pool_t *p);
 
 /* Start-up helper: cert's verdict, or NULL: the store record as the
  * verifier decoded it (os_store_read: its file, its certificate) and what

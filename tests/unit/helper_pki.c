@@ -116,20 +116,22 @@ static X509 *pki_cert_named_like(X509 *like, EVP_PKEY *key, long long serial)
     return x;
 }
 
+/* A delegated OCSP responder certificate's extensions. */
+static const pki_ext ocsp_exts[] = {
+    { NID_basic_constraints, "critical,CA:FALSE" },
+    { NID_key_usage, "critical,digitalSignature" },
+    { NID_ext_key_usage, "OCSPSigning" },
+    { NID_id_pkix_OCSP_noCheck, "ignored" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { 0, NULL }
+};
+
 int pki_init(void)
 {
     static const pki_ext ca_exts[] = {
         { NID_basic_constraints, "critical,CA:TRUE" },
         { NID_key_usage, "critical,keyCertSign,cRLSign" },
-        { NID_subject_key_identifier, "hash" },
-        { NID_authority_key_identifier, "keyid:always" },
-        { 0, NULL }
-    };
-    static const pki_ext ocsp_exts[] = {
-        { NID_basic_constraints, "critical,CA:FALSE" },
-        { NID_key_usage, "critical,digitalSignature" },
-        { NID_ext_key_usage, "OCSPSigning" },
-        { NID_id_pkix_OCSP_noCheck, "ignored" },
         { NID_subject_key_identifier, "hash" },
         { NID_authority_key_identifier, "keyid:always" },
         { 0, NULL }
@@ -379,15 +381,6 @@ X509 *pki_make_ca(const char *cn, long long serial, EVP_PKEY *key, X509 *ca,
 X509 *pki_make_responder(const char *cn, long long serial, EVP_PKEY *key,
                          X509 *ca, EVP_PKEY *ca_key, long long not_after)
 {
-    static const pki_ext ocsp_exts[] = {
-        { NID_basic_constraints, "critical,CA:FALSE" },
-        { NID_key_usage, "critical,digitalSignature" },
-        { NID_ext_key_usage, "OCSPSigning" },
-        { NID_id_pkix_OCSP_noCheck, "ignored" },
-        { NID_subject_key_identifier, "hash" },
-        { NID_authority_key_identifier, "keyid:always" },
-        { 0, NULL }
-    };
     X509 *x = pki_cert(cn, key, serial, ca, ca_key, ocsp_exts);
 
     if (x && not_after
