@@ -97,13 +97,13 @@ done:
 /* Same subject as `like`, self-signed by key: an impostor CA. */
 static X509 *pki_cert_named_like(X509 *like, EVP_PKEY *key, long long serial)
 {
-    static const pki_ext ca_exts[] = {
+    static const pki_ext impostor_exts[] = {
         { NID_basic_constraints, "critical,CA:TRUE" },
         { NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature" },
         { NID_subject_key_identifier, "hash" },
         { 0, NULL }
     };
-    X509 *x = pki_cert("impostor", key, serial, NULL, NULL, ca_exts);
+    X509 *x = pki_cert("impostor", key, serial, NULL, NULL, impostor_exts);
 
     /* Re-sign with the borrowed names in place. */
     if (x == NULL
@@ -115,6 +115,15 @@ static X509 *pki_cert_named_like(X509 *like, EVP_PKEY *key, long long serial)
     }
     return x;
 }
+
+/* A CA certificate's extensions. */
+static const pki_ext ca_exts[] = {
+    { NID_basic_constraints, "critical,CA:TRUE" },
+    { NID_key_usage, "critical,keyCertSign,cRLSign" },
+    { NID_subject_key_identifier, "hash" },
+    { NID_authority_key_identifier, "keyid:always" },
+    { 0, NULL }
+};
 
 /* A delegated OCSP responder certificate's extensions. */
 static const pki_ext ocsp_exts[] = {
@@ -129,13 +138,6 @@ static const pki_ext ocsp_exts[] = {
 
 int pki_init(void)
 {
-    static const pki_ext ca_exts[] = {
-        { NID_basic_constraints, "critical,CA:TRUE" },
-        { NID_key_usage, "critical,keyCertSign,cRLSign" },
-        { NID_subject_key_identifier, "hash" },
-        { NID_authority_key_identifier, "keyid:always" },
-        { 0, NULL }
-    };
     static const pki_ext no_eku_exts[] = {
         { NID_basic_constraints, "critical,CA:FALSE" },
         { NID_key_usage, "critical,digitalSignature" },
@@ -366,13 +368,6 @@ X509 *pki_make_leaf(const char *cn, long long serial,
 X509 *pki_make_ca(const char *cn, long long serial, EVP_PKEY *key, X509 *ca,
                   EVP_PKEY *ca_key)
 {
-    static const pki_ext ca_exts[] = {
-        { NID_basic_constraints, "critical,CA:TRUE" },
-        { NID_key_usage, "critical,keyCertSign,cRLSign" },
-        { NID_subject_key_identifier, "hash" },
-        { NID_authority_key_identifier, "keyid:always" },
-        { 0, NULL }
-    };
     X509 *x = pki_cert(cn, key, serial, ca, ca_key, ca_exts);
     ERR_clear_error();
     return x;
