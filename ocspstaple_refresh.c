@@ -28,7 +28,7 @@ typedef struct {
 
 struct os_refresher {
     os_global *g;
-    apr_pool_t *pool;             /* the watchdog child's, for state */
+    apr_pool_t *pool;             /* the watchdog thread's, for state */
     apr_hash_t *responders;       /* first URL -> os_responder_state */
     unsigned char *store_tried;   /* per certificate: looked at once (the
                                      store, files) */
@@ -221,6 +221,19 @@ static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
     os_refresher *r = (os_refresher *)data;
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
+        /* Its own pool, not pconf: pools are not thread-safe, and this
+         * thread runs beside the child's others (an allocation from pconf
+         * here corrupted it under the event MPM's own start). Unmanaged,
+         * never destroyed: it goes with the process, so nothing at exit
+         * races with a tick (as the exchange's thread, same reason). */
+        if (apr_pool_create_unmanaged_ex(&r->pool, NULL, NULL)
+            != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, r->g->s,
+                         OSLOG(0094) "cannot start the background refresh "
+                         "in process %ld (out of memory)", (long)getpid());
+            apr_atomic_set32(&r->stop, 1);
+            break;
+        }
         r->responders = apr_hash_make(r->pool);
         r->store_tried = apr_pcalloc(r->pool, (apr_size_t)r->g->certs->nelts);
         os_exchange_attach(r->g, r->pool);
@@ -265,7 +278,6 @@ apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s)
     }
     r = apr_pcalloc(pconf, sizeof(*r));
     r->g = g;
-    r->pool = pconf;
     g->refresher = r;
     if ((rv = wd_get(&wd, OS_WATCHDOG_NAME, 0, 1, pconf)) != APR_SUCCESS
         || (rv = wd_register(wd, OS_TICK, r, os_watchdog)) != APR_SUCCESS) {
