@@ -26,7 +26,15 @@ client retries after 1, 3, 7 ... s) are recorded for each run. Checks:
   * the module counted no handshake without a staple (OCSPStapleUnserved)
   * no warn+ line in httpd's error log (the harness's log guard), which
     also catches "server reached MaxRequestWorkers" (AH00484/AH00161) and
-    a full scoreboard (AH00485)
+    a full scoreboard (AH00485/AH03490). One exception: event's AH10159
+    ("within MinSpareThreads of MaxRequestWorkers, consider raising"), which
+    is recorded in the results (httpd_capacity_notes), not a failure. It is
+    sizing advice, not a refused connection: on this 2-core machine the
+    clients and httpd starve each other, a child with queued handshakes
+    stops accepting (its idle threads then do not count), so the parent
+    forks up to MaxRequestWorkers/ThreadsPerChild children and says so.
+    It came twice in CI runs, once before the graceful restart and once
+    during it, with 0 failed handshakes both times.
 
 Sizing, so that every client has a worker and the old generation may keep
 its slots while it finishes during the graceful restart:
@@ -53,6 +61,7 @@ not httpd's.
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -84,6 +93,19 @@ HARNESS_DEFAULTS = ["StartServers 2", "MinSpareServers 1", "MaxSpareServers 4",
                     "StartServers 1", "ServerLimit 2", "ThreadsPerChild 25",
                     "MinSpareThreads 5", "MaxSpareThreads 50", "MaxRequestWorkers 50",
                     "GracefulShutdownTimeout 5"]
+
+
+# event's "server is within MinSpareThreads of MaxRequestWorkers" (see the
+# checks above): advice, recorded, not a failure.
+CAPACITY_ADVICE = r"AH10159: "
+
+
+def capacity_notes(env):
+    try:
+        with open(env.error_log, errors="replace") as f:
+            return [line.strip() for line in f if re.search(CAPACITY_ADVICE, line)]
+    except OSError:
+        return []
 
 
 class LoadEnv(HttpdEnv):
@@ -207,7 +229,9 @@ def run_one(a, mpm, pki, responder, control=False):
         if rec["OCSPStapleUnserved_delta"]:
             problems.append("%s: the module counted %d handshakes without a staple" % (
                 label, rec["OCSPStapleUnserved_delta"]))
-    problems += ["%s: error log: %s" % (label, x) for x in guard_problems(env)]
+    rec["httpd_capacity_notes"] = capacity_notes(env)
+    problems += ["%s: error log: %s" % (label, x)
+                 for x in guard_problems(env, expected=[CAPACITY_ADVICE])]
     if not problems:
         env.cleanup()
     else:
@@ -234,6 +258,10 @@ def markdown(results):
                      "-" if r["control"] else
                      ", ".join("%g" % x for x in r["refreshes_during_run_at_s"]),
                      r.get("graceful_at_s")))
+    notes = ["%s: %s" % (r["label"], n) for r in results["runs"]
+             for n in r.get("httpd_capacity_notes", [])]
+    if notes:
+        L += ["", "httpd's capacity advice (recorded, not a failure):"] + ["- " + n for n in notes]
     if results.get("problems"):
         L += ["", "Problems:"] + ["- " + p for p in results["problems"]]
     return "\n".join(L)
