@@ -12,6 +12,7 @@
 #include <apr_atomic.h>
 #include <apr_optional.h>
 #include <mod_watchdog.h>
+#include <openssl/crypto.h>
 
 #define OS_WATCHDOG_NAME "ocspstaple"
 /* The watchdog ticks every second: refresh times have second resolution. */
@@ -36,6 +37,7 @@ struct os_refresher {
     os_notifier *notifier;        /* OCSPStapleNotify's runs */
     volatile apr_uint32_t stop;   /* the child is exiting */
     volatile apr_uint32_t busy;   /* a tick is running */
+    volatile apr_uint32_t thread; /* 1: started in this process, 2: done */
 };
 typedef struct os_refresher os_refresher;
 
@@ -239,6 +241,7 @@ static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
         os_exchange_attach(r->g, r->pool);
         r->notifier = os_notify_create(r->g, r->pool);
         r->last_sweep = 0;
+        apr_atomic_set32(&r->thread, 1);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0090)
                      "background refresh started in process %ld for %d "
                      "certificate%s", (long)getpid(), r->g->certs->nelts,
@@ -255,6 +258,9 @@ static apr_status_t os_watchdog(int state, void *data, apr_pool_t *p)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, r->g->s, OSLOG(0091)
                      "background refresh stopping in process %ld",
                      (long)getpid());
+        /* Last call on this thread (see os_refresh_child_exit). */
+        OPENSSL_thread_stop();
+        apr_atomic_set32(&r->thread, 2);
         break;
     }
     return APR_SUCCESS;
@@ -288,10 +294,17 @@ apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s)
     return APR_SUCCESS;
 }
 
-/* mod_watchdog joins its thread only when pconf goes, at exit(), after
- * OpenSSL's own atexit cleanup: a refresh still running then would use a
- * torn-down OpenSSL. So when the child pool goes (before exit), cancel the
- * transfers and wait for the tick to end. */
+/* A child never destroys pconf, so mod_watchdog never joins its thread:
+ * the thread ends on its own once it sees the MPM stopping (it looks every
+ * AP_WD_TM_SLICE, 100 ms), after clearing its tick pool (whose cleanups
+ * free OpenSSL objects) and calling STOPPING. Meanwhile the main thread
+ * goes on to exit(), where OpenSSL's atexit handler frees OpenSSL's global
+ * state. A thread that used OpenSSL and ends during that handler frees its
+ * thread-local OpenSSL state at the same time: a double free (a child
+ * aborted with "double free or corruption (fasttop)" at a graceful stop).
+ * So when the child pool goes, before exit(): cancel the transfers, wait
+ * for the tick to end (at most 3 s), then for the thread to pass STOPPING,
+ * where it releases its OpenSSL thread state itself (1 s more at most). */
 static apr_status_t os_refresh_child_exit(void *data)
 {
     os_refresher *r = data;
@@ -300,8 +313,13 @@ static apr_status_t os_refresh_child_exit(void *data)
     for (waited = 0; apr_atomic_read32(&r->busy) && waited < 300; ++waited) {
         apr_sleep(apr_time_from_msec(10));
     }
-    if (!apr_atomic_read32(&r->busy)) {
-        os_notify_stop(r->notifier);
+    if (apr_atomic_read32(&r->busy)) {
+        return APR_SUCCESS;
+    }
+    os_notify_stop(r->notifier);
+    for (waited = 0; apr_atomic_read32(&r->thread) == 1 && waited < 100;
+         ++waited) {
+        apr_sleep(apr_time_from_msec(10));
     }
     return APR_SUCCESS;
 }

@@ -457,6 +457,43 @@ def test_first_handshake_and_refresh_under_mpm(pki, responder, new_httpd, mpm):
     assert c.rc == 0, c
 
 
+# ---- 8b. a child exits only after its refresher thread is done -------------------------
+
+STARTED_LOG = r"OCSPS0090: background refresh started in process (\d+)"
+STOPPED_LOG = r"OCSPS0091: background refresh stopping in process (\d+)"
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_child_exits_after_its_refresher_thread(pki, responder, new_httpd, mpm):
+    """mod_watchdog never joins its thread in a child: the thread ends on
+    its own within 100 ms of seeing the MPM stop, while the main thread
+    goes on to exit(), where OpenSSL's atexit cleanup runs. A thread that
+    used OpenSSL and ended during that cleanup freed its thread state at
+    the same time (one child aborted: "double free or corruption"). So a
+    child whose refresher started must wait, before it exits, for that
+    thread to reach STOPPING (which releases its OpenSSL state there).
+    Three generations (two graceful restarts, then a graceful stop): every
+    process that logged the refresher's start logs its stop. Before the
+    fix, 14 of 151 did in a loop of graceful restarts; the rest exited
+    with the thread still running."""
+    leaf = pki.leaf("ecdsa")
+    env = start_builder(new_httpd, responder, leaf, mpm=mpm)
+    for generation in range(1, 4):
+        env.wait_for_log(STARTED_LOG, timeout=15, count=generation)
+        assert_good(staple(env, leaf.hostname, pki), leaf)
+        time.sleep(1.2)  # a tick or more on the refresher's thread
+        if generation < 3:
+            env.graceful()
+    env.stop()
+    started = set(m.group(1) for l in log_matches(env, STARTED_LOG)
+                  for m in [re.search(STARTED_LOG, l)])
+    stopped = set(m.group(1) for l in log_matches(env, STOPPED_LOG)
+                  for m in [re.search(STOPPED_LOG, l)])
+    assert len(started) >= 3, started
+    assert started <= stopped, \
+        "processes %s exited with the refresher's thread still running" % sorted(started - stopped)
+
+
 # ---- 9. concurrent clients across refreshes and a graceful restart ----------------------------
 
 LOAD_THREADS = 20
