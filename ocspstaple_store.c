@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <apr_atomic.h>
@@ -87,6 +88,82 @@ static const char *os_store_adopt_dir(int fd, int created, apr_pool_t *p)
     return NULL;
 }
 
+/* One level above the store: a directory (or a link to one, itself
+ * root's) that is root's and writable by root only, or by anyone only with
+ * the sticky bit, as /tmp (then no one else can move root's entries). */
+static const char *os_store_check_level(const char *path, apr_pool_t *p)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        return apr_psprintf(p, "cannot stat %s (%s)", path, strerror(errno));
+    }
+    if (S_ISLNK(st.st_mode) && st.st_uid == 0 && stat(path, &st) != 0) {
+        return apr_psprintf(p, "cannot stat %s (%s)", path, strerror(errno));
+    }
+    if (st.st_uid != 0) {
+        return apr_psprintf(p, "%s belongs to uid %ld", path, (long)st.st_uid);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return apr_psprintf(p, "%s is not a directory", path);
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        return apr_psprintf(p, "%s is writable by its group or others", path);
+    }
+    return NULL;
+}
+
+/* Every level of path, from "/" down (path is absolute; changed and
+ * restored). */
+static const char *os_store_check_path(char *path, apr_pool_t *p)
+{
+    const char *why = os_store_check_level("/", p);
+    char *sep;
+    for (sep = path; !why && (sep = strchr(sep + 1, '/')); ) {
+        *sep = '\0';
+        why = os_store_check_level(path, p);
+        *sep = '/';
+    }
+    if (!why && strcmp(path, "/") != 0) {
+        why = os_store_check_level(path, p);
+    }
+    return why;
+}
+
+/* Root creates the store's last level and hands it to the User; the levels
+ * above decide where that happens. Whoever can change one of them (its
+ * owner, or anyone with write permission) can point the store at a
+ * directory of root's, to be created or chowned there. So every existing
+ * level above the store, as written and as resolved (the directories a
+ * link leads through), must be root's and writable by root only, as
+ * OpenSSH's StrictModes wants of the directories above authorized_keys.
+ * Then no one else can change them between this check and their use.
+ * NULL or why not. */
+static const char *os_store_check_levels(const char *dir, apr_pool_t *p)
+{
+    char *path = apr_pstrdup(p, dir), *real, *sep;
+    const char *why;
+
+    if (*path != '/') {
+        return apr_psprintf(p, "%s is not an absolute path", path);
+    }
+    while (!(real = realpath(path, NULL))) {
+        if (errno != ENOENT || !(sep = strrchr(path, '/')) || sep == path) {
+            return apr_psprintf(p, "cannot resolve %s (%s)", path,
+                                strerror(errno));
+        }
+        *sep = '\0';   /* not there yet: check what it will be made in */
+    }
+    why = os_store_check_path(path, p);
+    if (!why) {
+        why = os_store_check_path(real, p);
+    }
+    free(real);
+    return why ? apr_pstrcat(p, why, " (each level above the store must be "
+                             "root's and writable by root only, or its "
+                             "owner could move the store elsewhere)", NULL)
+               : NULL;
+}
+
 const char *os_store_configured_dir(const os_global *g, apr_pool_t *p)
 {
     /* httpd 2.4 has no state directory of its own; this mirrors the
@@ -109,13 +186,19 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
     /* The levels above are root's and must let the User through. */
     parent = apr_pstrndup(p, g->store_dir, (apr_size_t)(strrchr(g->store_dir,
                           '/') - g->store_dir));
-    if (*parent) {
+    if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
+        why = os_store_check_levels(*parent ? parent : "/", p);
+    }
+    if (!why && *parent) {
         rv = apr_dir_make_recursive(parent, APR_FPROT_UREAD | APR_FPROT_UWRITE
                                     | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
                                     | APR_FPROT_GEXECUTE | APR_FPROT_WREAD
                                     | APR_FPROT_WEXECUTE, p);
         if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
             why = apr_psprintf(p, "cannot create %s", parent);
+        }
+        else if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
+            why = os_store_check_levels(parent, p);   /* now all made */
         }
     }
     created = !why && mkdir(g->store_dir, OS_STORE_DIR_MODE) == 0;
@@ -126,8 +209,13 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
         fd = open(g->store_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
                   | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) {
-            why = errno == ELOOP ? "it is a symbolic link"
-                  : apr_psprintf(p, "cannot open it (%s)", strerror(errno));
+            struct stat st;
+            int err = errno;
+            /* Linux says ENOTDIR, not ELOOP, for a link with O_DIRECTORY */
+            why = (err == ELOOP || err == ENOTDIR)
+                  && lstat(g->store_dir, &st) == 0 && S_ISLNK(st.st_mode)
+                  ? "it is a symbolic link"
+                  : apr_psprintf(p, "cannot open it (%s)", strerror(err));
         }
         else {
             why = os_store_adopt_dir(fd, created, p);

@@ -19,7 +19,12 @@ refresher is a watchdog child, also the User. So:
      is gone once httpd answers;
   5. the early store verifier (issue 14) runs as the User too, its
      verdicts are taken by the helper, a misplaced store file is refused
-     by both, and it is gone once httpd answers.
+     by both, and it is gone once httpd answers;
+  6. the parent hands a store directory to the User only where no one but
+     root could have chosen it: not through a level above it that the
+     User owns (a link there pointing at root's directories) or that its
+     group or others may write, not a link, not a non-empty directory of
+     someone else's; a sticky level as /tmp is fine.
 
 These need root (httpd then runs as User www-data); they skip otherwise.
 """
@@ -509,3 +514,97 @@ def test_early_verifier_stopped_costs_only_its_wait(pki, responder, new_httpd):
     assert ids is None, "stopped verifier %d still there: %s" % (pid, ids)
     r = staple(env, leaves[-1].hostname, pki)
     assert r.cert_status == "good", r
+
+
+# ---- 6. which store directory the parent hands to the User -----------------------------
+
+STORE_REFUSED = r"OCSPS0020: "
+# Runs as the User: makes a link in its own directory.
+LINK_AS_USER = r"""
+import json, os, sys
+d = json.load(sys.stdin)
+os.symlink(d["target"], d["link"])
+"""
+
+
+def owner(path):
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid
+
+
+@pytest.mark.parametrize("case", ["user_level_link_existing", "user_level_link_new",
+                                  "group_writable_level", "store_not_empty",
+                                  "store_is_link", "sticky_level"])
+def test_store_directory_handed_over_only_where_root_chose_it(pki, responder, new_httpd,
+                                                              expect_log, case):
+    """The store's last level is created (or, empty and root's, adopted) by
+    the root parent and chowned to the User. A level above it that the User
+    owns lets the User point the store anywhere: with a link at that level
+    to a root directory, the parent chowned root's empty directory of the
+    same name there, or created a new one owned by the User in it. Each
+    refused case logs OCSPS0020 naming the cause, changes no owner, and
+    every certificate is still stapled (from the responder)."""
+    uid, gid = user_ids()
+    base = tempfile.mkdtemp(prefix="ocspstaple-levels-", dir="/tmp")
+    os.chmod(base, 0o755)
+    victim = os.path.join(base, "victim")     # root's, outside any store
+    os.mkdir(victim, 0o755)
+    try:
+        refused, must_not_change = True, []
+        if case.startswith("user_level_link"):
+            mine = os.path.join(base, "mine")
+            os.mkdir(mine, 0o755)
+            os.chown(mine, uid, gid)
+            if case.endswith("existing"):
+                os.mkdir(os.path.join(victim, "store"), 0o755)
+                must_not_change.append(os.path.join(victim, "store"))
+            as_user_python(LINK_AS_USER, {"target": victim,
+                                          "link": os.path.join(mine, "a")})
+            store = os.path.join(mine, "a", "store")
+            cause = "%s belongs to uid %d" % (mine, uid)
+        elif case == "group_writable_level":
+            shared = os.path.join(base, "shared")
+            os.mkdir(shared)
+            os.chmod(shared, 0o775)
+            store = os.path.join(shared, "store")
+            cause = "%s is writable by its group or others" % shared
+        elif case == "store_not_empty":
+            store = os.path.join(victim, "store")
+            os.mkdir(store, 0o755)
+            with open(os.path.join(store, "root-file"), "w") as f:
+                f.write("root's\n")
+            must_not_change.append(store)
+            cause = "it belongs to uid 0 and is not empty"
+        elif case == "store_is_link":
+            os.mkdir(os.path.join(victim, "empty"), 0o755)
+            store = os.path.join(base, "store")
+            os.symlink(os.path.join(victim, "empty"), store)
+            must_not_change.append(os.path.join(victim, "empty"))
+            cause = "it is a symbolic link"
+        else:  # sticky_level: as /tmp, root's entries stay root's
+            sticky = os.path.join(base, "sticky")
+            os.mkdir(sticky)
+            os.chmod(sticky, 0o1777)
+            store = os.path.join(sticky, "store")
+            refused = False
+        before = {p: owner(p) for p in must_not_change}
+        env = env_with(new_httpd, pki)
+        env.store_dir = store
+        if refused:
+            expect_log(STORE_REFUSED)
+        env.start()
+        assert_all_stapled(env, pki, case)
+        lines = [l for l in env.log_text().splitlines() if re.search(STORE_REFUSED, l)]
+        if refused:
+            assert {p: owner(p) for p in must_not_change} == before
+            assert not os.path.exists(os.path.join(victim, "store")) or \
+                owner(os.path.join(victim, "store")) == (0, 0), \
+                "the User got a directory among root's: %s" % (owner(os.path.join(victim, "store")),)
+            assert lines and cause in lines[0], (cause, lines)
+        else:
+            assert not lines, lines
+            assert owner(store) == (uid, gid)
+            poll(lambda: any(n.endswith(".ocsp") for n in os.listdir(store)), 10)
+        env.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
