@@ -147,11 +147,13 @@ static const char *os_store_check_levels(const char *dir, apr_pool_t *p)
         return apr_psprintf(p, "%s is not an absolute path", path);
     }
     while (!(real = realpath(path, NULL))) {
-        if (errno != ENOENT || !(sep = strrchr(path, '/')) || sep == path) {
+        if (errno != ENOENT || !(sep = strrchr(path, '/'))
+            || strcmp(path, "/") == 0) {
             return apr_psprintf(p, "cannot resolve %s (%s)", path,
                                 strerror(errno));
         }
-        *sep = '\0';   /* not there yet: check what it will be made in */
+        /* not there yet: check what it will be made in */
+        sep[sep == path ? 1 : 0] = '\0';
     }
     why = os_store_check_path(path, p);
     if (!why) {

@@ -534,7 +534,7 @@ def owner(path):
 
 @pytest.mark.parametrize("case", ["user_level_link_existing", "user_level_link_new",
                                   "group_writable_level", "store_not_empty",
-                                  "store_is_link", "sticky_level"])
+                                  "store_is_link", "sticky_level", "new_levels"])
 def test_store_directory_handed_over_only_where_root_chose_it(pki, responder, new_httpd,
                                                               expect_log, case):
     """The store's last level is created (or, empty and root's, adopted) by
@@ -581,11 +581,14 @@ def test_store_directory_handed_over_only_where_root_chose_it(pki, responder, ne
             os.symlink(os.path.join(victim, "empty"), store)
             must_not_change.append(os.path.join(victim, "empty"))
             cause = "it is a symbolic link"
-        else:  # sticky_level: as /tmp, root's entries stay root's
+        elif case == "sticky_level":  # as /tmp, root's entries stay root's
             sticky = os.path.join(base, "sticky")
             os.mkdir(sticky)
             os.chmod(sticky, 0o1777)
             store = os.path.join(sticky, "store")
+            refused = False
+        else:  # new_levels: checked where they will be made, then made
+            store = os.path.join(base, "new", "levels", "store")
             refused = False
         before = {p: owner(p) for p in must_not_change}
         env = env_with(new_httpd, pki)
