@@ -189,6 +189,7 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
     parent = apr_pstrndup(p, g->store_dir, (apr_size_t)(strrchr(g->store_dir,
                           '/') - g->store_dir));
     if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
+        /* Levels still missing are made by root in a checked one. */
         why = os_store_check_levels(*parent ? parent : "/", p);
     }
     if (!why && *parent) {
@@ -198,9 +199,6 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
                                     | APR_FPROT_WEXECUTE, p);
         if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
             why = apr_psprintf(p, "cannot create %s", parent);
-        }
-        else if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
-            why = os_store_check_levels(parent, p);   /* now all made */
         }
     }
     created = !why && mkdir(g->store_dir, OS_STORE_DIR_MODE) == 0;
