@@ -305,21 +305,24 @@ apr_status_t os_refresh_start(os_global *g, apr_pool_t *pconf, server_rec *s)
  * So when the child pool goes, before exit(): cancel the transfers, wait
  * for the tick to end (at most 3 s), then for the thread to pass STOPPING,
  * where it releases its OpenSSL thread state itself (1 s more at most). */
+/* Waits while *v is still value, for ms at most; 1 when it changed. */
+static int os_wait_change(volatile apr_uint32_t *v, apr_uint32_t value, int ms)
+{
+    int waited;
+    for (waited = 0; apr_atomic_read32(v) == value && waited < ms;
+         waited += 10) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    return apr_atomic_read32(v) != value;
+}
+
 static apr_status_t os_refresh_child_exit(void *data)
 {
     os_refresher *r = data;
-    int waited;
     apr_atomic_set32(&r->stop, 1);
-    for (waited = 0; apr_atomic_read32(&r->busy) && waited < 300; ++waited) {
-        apr_sleep(apr_time_from_msec(10));
-    }
-    if (apr_atomic_read32(&r->busy)) {
-        return APR_SUCCESS;
-    }
-    os_notify_stop(r->notifier);
-    for (waited = 0; apr_atomic_read32(&r->thread) == 1 && waited < 100;
-         ++waited) {
-        apr_sleep(apr_time_from_msec(10));
+    if (os_wait_change(&r->busy, 1, 3000)) {
+        os_notify_stop(r->notifier);
+        os_wait_change(&r->thread, 1, 1000);
     }
     return APR_SUCCESS;
 }

@@ -178,7 +178,7 @@ const char *os_store_configured_dir(const os_global *g, apr_pool_t *p)
 void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
 {
     const char *parent, *why = NULL;
-    int fd, created;
+    int fd, created, as_root = geteuid() == 0 && ap_unixd_config.user_id != 0;
     apr_status_t rv;
 
     g->store_dir = os_store_configured_dir(g, p);
@@ -188,8 +188,7 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
     /* The levels above are root's and must let the User through. */
     parent = apr_pstrndup(p, g->store_dir, (apr_size_t)(strrchr(g->store_dir,
                           '/') - g->store_dir));
-    if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
-        /* Levels still missing are made by root in a checked one. */
+    if (as_root) {
         why = os_store_check_levels(*parent ? parent : "/", p);
     }
     if (!why && *parent) {
@@ -199,6 +198,12 @@ void os_store_prepare(os_global *g, apr_pool_t *p, server_rec *s)
                                     | APR_FPROT_WEXECUTE, p);
         if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
             why = apr_psprintf(p, "cannot create %s", parent);
+        }
+        else if (as_root) {
+            /* Again, now that every level exists: in a sticky level (as
+             * /tmp) another user may have made a missing one first, as a
+             * link or a directory of its own. */
+            why = os_store_check_levels(parent, p);
         }
     }
     created = !why && mkdir(g->store_dir, OS_STORE_DIR_MODE) == 0;
