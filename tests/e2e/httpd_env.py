@@ -454,6 +454,8 @@ class HttpdEnv:
         if p is None:
             return
         try:
+            if p.poll() is None and not graceful:
+                self._wait_connections_gone()
             if p.poll() is None and graceful:
                 p.send_signal(signal.SIGWINCH)
                 deadline = time.monotonic() + timeout
@@ -476,6 +478,29 @@ class HttpdEnv:
         finally:
             self.proc = None
             self._close_stderr()
+
+    def _wait_connections_gone(self, timeout=2.0):
+        """Before a hard stop: waits (bounded) until httpd holds no
+        connection on its TLS port but the listener, so that the SIGTERM
+        does not meet a worker still tearing one down (the httpd 2.4.71
+        crash in close_worker_sockets described in stop())."""
+        port = ":%04X" % self.port
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = False
+            for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+                try:
+                    with open(table) as f:
+                        rows = f.read().splitlines()[1:]
+                except OSError:
+                    continue
+                # local address ends with the port; states 0A LISTEN and
+                # 06 TIME_WAIT (the kernel's, no process holds it) aside
+                busy = busy or any(r.split()[1].endswith(port)
+                                   and r.split()[3] not in ("0A", "06") for r in rows)
+            if not busy:
+                return
+            time.sleep(0.05)
 
     def _reap_group(self, pgid, timeout=5):
         deadline = time.monotonic() + timeout
